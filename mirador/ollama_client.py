@@ -458,7 +458,7 @@ class OllamaClient:
         self._json("DELETE", "/api/delete", {"model": model}, model=model)
 
     def blob_exists(self, digest: str) -> bool:
-        resp = self._send("HEAD", f"/api/blobs/{quote(digest)}")
+        resp = self._send("HEAD", f"/api/blobs/{quote(digest, safe=':')}")
         try:
             if resp.status_code == 404:
                 return False
@@ -469,7 +469,7 @@ class OllamaClient:
 
     def push_blob(self, digest: str, path: str | os.PathLike[str]) -> None:
         with open(path, "rb") as fh:
-            resp = self._send("POST", f"/api/blobs/{quote(digest)}", data=fh,
+            resp = self._send("POST", f"/api/blobs/{quote(digest, safe=':')}", data=fh,
                               timeout=max(self.timeout, 600.0))
         try:
             self._raise_for(resp, "/api/blobs")

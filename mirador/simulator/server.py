@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 from mirador.modelfile import PARAMETER_TYPES, ModelfileError, check_create, parse
 from mirador.names import is_valid_name, parse_name
@@ -200,6 +201,12 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _read_body(self) -> bytes:
+        if self._raw_body is not None:
+            return self._raw_body
+        self._raw_body = self._read_raw_body()
+        return self._raw_body
+
+    def _read_raw_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             out = bytearray()
             while True:
@@ -269,9 +276,11 @@ class Handler(BaseHTTPRequestHandler):
     }
 
     def _dispatch(self, method: str) -> None:
-        path = self.path.split("?", 1)[0]
+        path = unquote(self.path.split("?", 1)[0])
+        self._raw_body: bytes | None = None
         try:
             if not self._host_allowed():
+                self._read_body()
                 self._send(403)
                 return
             if path.startswith("/api/blobs/"):
@@ -285,6 +294,7 @@ class Handler(BaseHTTPRequestHandler):
             handler = getattr(self, "h_" + (path.strip("/").replace("/", "_") or "root"))
             handler(method)
         except HTTPError as err:
+            self._read_body()  # NOTE: drain it, or the keep-alive connection desyncs
             if method != "HEAD" or err.plain:
                 self._error(err)
             else:
