@@ -114,7 +114,6 @@ def cmd_create(args: list[str]) -> int:
         request["from_"] = request.pop("from")
     client.create(name, on_progress=lambda p: print(p.get("status", ""), file=sys.stderr),
                   **request)
-    print("success", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Rendering: markdown reports and shell scripts. All escaping happens in this package."""

@@ -1,0 +1,61 @@
+"""What the scripts show a person on stderr: rich progress bars and summary tables."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mirador.cli import Settings, stderr_console
+
+STATUS_STYLE = {"available": "green", "needs_build": "yellow", "missing": "red",
+                "ollama_only": "blue", "drifted": "magenta", "invalid": "red",
+                "unknown": "dim"}
+
+
+@contextlib.contextmanager
+def progress_bar(settings: Settings, label: str, total: int | None = None,
+                 ) -> Iterator[Callable[[Any], None]]:
+    """Yield `advance(item)`; draws a transient bar on stderr unless quiet or not a TTY."""
+    console = stderr_console(settings.quiet)
+    if settings.quiet or not console.is_terminal:
+        yield lambda _item=None: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[item]}", style="dim")]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=total, item="")
+        yield lambda item=None: progress.update(task, advance=1, item=str(item or ""))
+
+
+def print_diagnosis(settings: Settings, diag, files: dict[str, Path]) -> None:
+    if settings.quiet:
+        return
+    from rich.table import Table
+
+    console = stderr_console()
+    if not diag.reachable:
+        console.print(f"[red]Server unreachable:[/] {diag.server_error}")
+    summary = Table(title="Models by status", show_edge=False)
+    summary.add_column("Status")
+    summary.add_column("Count", justify="right")
+    for status, count in diag.summary().items():
+        summary.add_row(f"[{STATUS_STYLE[status]}]{status}[/]", str(count))
+    console.print(summary)
+    crit = Table(title="Critical models", show_edge=False)
+    for col in ("#", "Model", "Status", "Detail"):
+        crit.add_column(col)
+    for m in diag.critical():
+        detail = m.error or ", ".join(d.field for d in m.drift) or ""
+        crit.add_row(str(m.priority), m.name, f"[{STATUS_STYLE[m.status]}]{m.status}[/]",
+                     detail[:80])
+    console.print(crit)
+    ok = sum(m.status == "available" for m in diag.critical())
+    console.print(f"{ok}/{len(diag.critical())} critical models available; server "
+                  f"{diag.host} ({diag.server_version or 'version unknown'}), "
+                  f"{diag.elapsed_s:.2f} s.")
+    for label, path in files.items():
+        console.print(f"  {label:<16} {path}")
