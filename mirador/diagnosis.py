@@ -18,6 +18,7 @@ import hashlib
 import heapq
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Callable
@@ -66,6 +67,7 @@ class ModelStatus:
     size: int | None = None
     warnings: list[str] = field(default_factory=list)
     modelfile_sha256: str | None = None
+    base_of: list[str] = field(default_factory=list)  # fleet models built FROM this one
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "critical": self.critical,
@@ -75,7 +77,7 @@ class ModelStatus:
                 "drift": [d.to_dict() for d in self.drift], "error": self.error,
                 "error_line": self.error_line, "digest": self.digest,
                 "capabilities": self.capabilities, "kind": self.kind,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "base_of": self.base_of}
 
 
 @dataclass
@@ -273,8 +275,7 @@ def _find_cycles(edges: dict[str, str]) -> dict[str, list[str]]:
             path.append(node)
             node = edges[node]
         if node == start:
-            for n in path:
-                cycles[n] = [*path, start]
+            cycles[start] = [*path, start]
     return cycles
 
 
@@ -349,11 +350,25 @@ def diagnose(config: Config, fleet: Fleet, client, *, max_workers: int = 16,
             _fill_server_facts(st, tag, shows.get(key))
             statuses[key] = st
 
+    for e in entries:
+        if e.ok and not e.definition.base_is_local and e.definition.base:
+            base = statuses.get(name_key(e.definition.base))
+            if base is not None and e.display not in base.base_of:
+                base.base_of.append(e.display)
     diag.models = sorted(statuses.values(),
                          key=lambda m: (not m.critical, m.priority or 0, m.name.lower()))
     _plan_builds(diag, statuses, by_key, server)
     diag.elapsed_s = time.perf_counter() - started
     return diag
+
+
+def _shown_path(path) -> str:
+    """A path as a person would type it: relative to the working folder when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith(os.pardir) else rel
 
 
 def _fill_server_facts(st: ModelStatus, tag: dict[str, Any], shown: dict | None) -> None:
@@ -372,7 +387,7 @@ def _classify_entry(e: FleetEntry, config: Config, server: dict[str, Any],
     st = ModelStatus(name=e.display, status="unknown", critical=crit is not None,
                      priority=crit.priority if crit else None,
                      category=config.category(e.name),
-                     modelfile=", ".join(str(f.path) for f in files),
+                     modelfile=", ".join(_shown_path(f.path) for f in files),
                      error=e.error, error_line=e.error_line, warnings=list(e.warnings))
     if e.error is None and e.path.is_file():
         try:

@@ -53,6 +53,8 @@ def next_action(m: ModelStatus, build_script: str, validate_script: str) -> str:
     if m.status == "missing":
         return (f"write {code(f'modelfiles/{stem}.modelfile')} or remove it from the "
                 "critical list in mirador.yaml")
+    if m.status == "ollama_only" and m.base_of:
+        return f"keep it: the base of {len(m.base_of)} fleet model(s)"
     if m.status == "ollama_only":
         keep = f"ollama show {m.name} --modelfile > modelfiles/{stem}.modelfile"
         return f"keep it: {code(keep)} (then put the real base in FROM), or retire it"
@@ -141,6 +143,12 @@ def render(diag: Diagnosis, *, build_script: str, validate_script: str) -> str:
                     for m in group]
             out.append(table(["Model", "Critical", "FROM", "Base is", "Base present"], rows,
                              raw=True))
+        elif status == "ollama_only":
+            rows = [[code(m.name), "yes" if m.critical else "", cell(", ".join(m.capabilities)),
+                     cell(", ".join(m.base_of) or "—"),
+                     next_action(m, build_script, validate_script)] for m in group]
+            out.append(table(["Model", "Critical", "Capabilities", "Base of", "Next action"],
+                             rows, raw=True))
         else:
             rows = [[code(m.name), "yes" if m.critical else "", code(m.modelfile or "—"),
                      cell(", ".join(m.capabilities))] for m in group]
