@@ -158,6 +158,12 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------------
 
+    def setup(self) -> None:
+        super().setup()
+        # NOTE: headers and body go out in separate writes; without TCP_NODELAY, Nagle plus
+        # the client's delayed ACK stall every keep-alive reply by ~40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # quiet: tests and the demo read stdout
 
