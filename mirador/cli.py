@@ -82,7 +82,9 @@ def stderr_console(quiet: bool = False):
     """The console for people: stderr, so that --json keeps stdout clean."""
     from rich.console import Console
 
-    return Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=False)
+    # NOTE: piped or captured stderr would otherwise be cut at 80 columns, folding names
+    width = None if sys.stderr.isatty() else 140
+    return Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=False, width=width)
 
 
 def emit_json(payload: Any) -> None:

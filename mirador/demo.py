@@ -66,6 +66,9 @@ def main() -> int:
              ["bash", f"{out}/validate_critical_models.sh"], {0})
         step("6. Diagnose again: every critical model available",
              [py, "mirador_model_diagnostic.py", "--output-dir", out, "-q"], {0})
+        step("7. Measure speed and answer quality of the critical models",
+             [py, "mirador_performance_tester.py", "--critical", "--requests", "3",
+              "--output-dir", out], {0})
     finally:
         sim.stop()
     console.print(Rule("Outputs"))

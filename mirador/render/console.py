@@ -59,3 +59,35 @@ def print_diagnosis(settings: Settings, diag, files: dict[str, Path]) -> None:
                   f"{diag.elapsed_s:.2f} s.")
     for label, path in files.items():
         console.print(f"  {label:<16} {path}")
+
+
+def print_performance(settings: Settings, doc: dict[str, Any], files: dict[str, Path]) -> None:
+    if settings.quiet:
+        return
+    from rich.table import Table
+
+    console = stderr_console()
+    t = Table(title="Performance (warm figures)", show_edge=False)
+    for col in ("Model", "Success", "Latency mean ms (client)", "TTFT p50 ms (client)",
+                "Decode tok/s (server)", "Load ms", "Quality"):
+        t.add_column(col, justify="left" if col == "Model" else "right")
+    for m in doc["models"]:
+        if m["error"]:
+            t.add_row(m["name"], "[red]not measured[/]", m["error"][:40], "", "", "", "")
+            continue
+
+        def n(v, d=0):
+            return "—" if v is None else f"{v:,.{d}f}"
+
+        t.add_row(m["name"], f"{m['success_rate'] * 100:.0f}%", n(m["latency_ms"]["mean"]),
+                  n(m["ttft_ms"]["p50"]), n(m["decode_tokens_per_s"]["mean"], 1),
+                  n(m["load_ms"]), n(m["quality"]["mean"], 2))
+    console.print(t)
+    ov, v = doc["overall"], doc["verdict"]
+    mark = "[green]PASS[/]" if v["passed"] else "[red]FAIL[/]"
+    avg = "—" if ov["avg_response_s"] is None else f"{ov['avg_response_s']:.2f} s"
+    q = "—" if ov["quality_mean"] is None else f"{ov['quality_mean']:.2f}"
+    console.print(f"{mark}: success {ov['success_rate'] * 100:.0f}%, average response {avg}, "
+                  f"quality {q}{' (partial)' if doc.get('partial') else ''}")
+    for label, path in files.items():
+        console.print(f"  {label:<8} {path}")

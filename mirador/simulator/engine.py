@@ -71,7 +71,7 @@ def default_answer(prompt: str, system: str) -> str:
             words.append(w)
     topic = ", ".join(words[:4]) or "your request"
     role = ""
-    m = re.search(r"[Yy]ou are (an? [^.,\n]{3,60})", system)
+    m = re.search(r"[Yy]ou are (an? [^.\n]{3,80}?)(?:[.\n]|$)", system)
     if m:
         role = f" As {m.group(1).strip()},"
     return (f"Here is a clear answer about {topic}.{role} First, focus on the key facts "

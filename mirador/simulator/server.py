@@ -150,6 +150,13 @@ class SimulatorServer(ThreadingHTTPServer):
         self.state = state
         super().__init__(address, Handler)
 
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # a client that hung up or timed out is normal here
+        super().handle_error(request, client_address)
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
