@@ -12,6 +12,7 @@ Test hooks live under `/__simulator/` (a real server answers 404 there): `GET st
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import json
 import random
@@ -79,6 +80,8 @@ class SimulatorState:
         self.requests: dict[str, int] = {}  # per model key: inference requests seen
         self.stats: dict[str, int] = {}  # "endpoint model" → count, for tests
         self.create_count = 0
+        # in-process ground truth for benchmarks: when each answer really started and ended
+        self.timeline: collections.deque[dict[str, Any]] = collections.deque(maxlen=10000)
         self.faults = dict(self.settings.faults)
         self.model_faults: dict[str, dict[str, Any]] = {}
         self.rng = random.Random()
@@ -847,6 +850,7 @@ class Handler(BaseHTTPRequestHandler):
         text, thinking = [], []
         decode_start = time.perf_counter()
         last = decode_start
+        first_written: float | None = None
         for i, (kind, piece) in enumerate(pieces):
             if plan.error_after is not None and i >= plan.error_after:
                 if stream:
@@ -865,6 +869,8 @@ class Handler(BaseHTTPRequestHandler):
                 thinking.append(piece)
             if stream:
                 self._line(self._chunk(endpoint, name, kind, piece, plan))
+            if first_written is None and piece:
+                first_written = time.perf_counter()
         eval_count = len(plan.thinking_tokens) + len(plan.answer_tokens) + (
             1 if plan.tool_calls else 0)
         final = self._chunk(endpoint, name, "content", "", plan) if stream else self._chunk(
@@ -889,6 +895,10 @@ class Handler(BaseHTTPRequestHandler):
             self._end_stream()
         else:
             self._json(200, final)
+        self.state.timeline.append({
+            "model": name, "received": received, "first_token": first_written,
+            "done": time.perf_counter(), "load_s": load_s, "prefill_s": prefill_s,
+            "eval_count": eval_count, "eval_s": last - decode_start})
 
     @staticmethod
     def _chunk(endpoint: str, name: str, kind: str, piece: str, plan: engine.InferencePlan,
