@@ -24,7 +24,9 @@ from mirador.yamlfile import (
 
 DEFAULT_CONFIG_NAME = "mirador.yaml"
 TOP_KEYS = {"modelfiles", "output_dir", "critical_models", "thresholds", "migration",
-            "chains", "categories"}
+            "chains", "categories", "consolidation"}
+CONSOLIDATION_KEYS = {"pins", "profiles", "category_profiles", "model_profiles", "overrides",
+                      "similarity_threshold"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,18 @@ class Migration:
 
 
 @dataclass
+class Consolidation:
+    """The config generator's knobs (mirador.yaml `consolidation:`)."""
+
+    pins: dict[str, str] = field(default_factory=dict)  # family stem → model to keep
+    profiles: dict[str, dict] = field(default_factory=dict)
+    category_profiles: dict[str, str] = field(default_factory=dict)
+    model_profiles: dict[str, str] = field(default_factory=dict)
+    overrides: dict[str, dict] = field(default_factory=dict)
+    similarity_threshold: float = 0.9
+
+
+@dataclass
 class Config:
     path: Path | None = None
     modelfiles: Path = Path("modelfiles")
@@ -59,6 +73,7 @@ class Config:
     migration: Migration = field(default_factory=Migration)
     chains: dict[str, list[str]] = field(default_factory=dict)
     categories: dict[str, str] = field(default_factory=dict)  # non-critical models
+    consolidation: Consolidation = field(default_factory=lambda: Consolidation())
 
     def critical(self, name: str) -> CriticalModel | None:
         key = name_key(name)
@@ -133,11 +148,40 @@ def parse_config(data: Any, source: str, base_dir: Path) -> Config:
         where = f"{source}: chains.{chain}"
         cfg.chains[str(chain)] = [_model_name(s, f"{where}[{i}]")
                                   for i, s in enumerate(expect_list(steps, where))]
+    cfg.consolidation = _consolidation(top.get("consolidation"), source)
     for name, category in expect_mapping(top.get("categories"),
                                          f"{source}: categories").items():
         cfg.categories[_model_name(name, f"{source}: categories")] = expect_str(
             category, f"{source}: categories.{name}")
     return cfg
+
+
+def _consolidation(raw: Any, source: str) -> Consolidation:
+    where = f"{source}: consolidation"
+    data = expect_mapping(raw, where)
+    check_keys(data, CONSOLIDATION_KEYS, where)
+    out = Consolidation()
+    for stem, name in expect_mapping(data.get("pins"), f"{where}.pins").items():
+        out.pins[str(stem)] = _model_name(name, f"{where}.pins.{stem}")
+    for name, prof in expect_mapping(data.get("profiles"), f"{where}.profiles").items():
+        p = expect_mapping(prof, f"{where}.profiles.{name}")
+        check_keys(p, {"parameters", "enforce"}, f"{where}.profiles.{name}")
+        out.profiles[str(name)] = {
+            "parameters": dict(expect_mapping(p.get("parameters"),
+                                              f"{where}.profiles.{name}.parameters")),
+            "enforce": [str(x) for x in expect_list(p.get("enforce"),
+                                                    f"{where}.profiles.{name}.enforce")]}
+    for key in ("category_profiles", "model_profiles"):
+        for name, prof in expect_mapping(data.get(key), f"{where}.{key}").items():
+            getattr(out, key)[str(name)] = expect_str(prof, f"{where}.{key}.{name}")
+    for name, params in expect_mapping(data.get("overrides"), f"{where}.overrides").items():
+        out.overrides[_model_name(name, f"{where}.overrides")] = dict(
+            expect_mapping(params, f"{where}.overrides.{name}"))
+    if "similarity_threshold" in data:
+        out.similarity_threshold = expect_number(data["similarity_threshold"],
+                                                 f"{where}.similarity_threshold",
+                                                 minimum=0, maximum=1)
+    return out
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -91,3 +91,32 @@ def print_performance(settings: Settings, doc: dict[str, Any], files: dict[str, 
                   f"quality {q}{' (partial)' if doc.get('partial') else ''}")
     for label, path in files.items():
         console.print(f"  {label:<8} {path}")
+
+
+def print_plan(settings: Settings, doc: dict[str, Any], files: dict[str, Path]) -> None:
+    if settings.quiet:
+        return
+    from rich.table import Table
+
+    console = stderr_console()
+    size = doc["fleet_size"]
+    console.print(f"Fleet: {size['before']} models → {size['after']} kept, "
+                  f"{len(doc['retired'])} retired; target base {doc['target_base']}.")
+    t = Table(title="Retired", show_edge=False)
+    t.add_column("Model")
+    t.add_column("Replaced by")
+    t.add_column("Why")
+    for r in doc["retired"]:
+        t.add_row(r["name"], r["replaced_by"], r["reason"])
+    console.print(t)
+    for ch in doc["chains"]:
+        if not ch["ok"]:
+            bad = [s for s in ch["steps"] if s["status"] != "kept"]
+            console.print(f"[red]chain {ch['chain']}[/]: " + "; ".join(
+                f"{s['model']} is {s['status']}"
+                + (f" (use {s['resolves_to']})" if s["resolves_to"] else "") for s in bad))
+    for w in doc["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print("Migration order: " + ", ".join(doc["migration_order"]))
+    for label, path in files.items():
+        console.print(f"  {label:<16} {path}")

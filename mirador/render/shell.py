@@ -314,3 +314,263 @@ validate() {
     out += [f"validate {q(s.name)} {q(s.kind)} {q(embed_body(s.name))}\n" for s in steps]
     out.append('\nsummary\n[ "${#FAILED[@]}" -eq 0 ]\n')
     return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------
+# Migration scripts (config_generator.py)
+
+BACKUP_HELPERS = r'''
+BACKUPS="${MIRADOR_BACKUP_DIR:-$SCRIPT_DIR/backups}"
+
+backup_name_for() {  # NAME → NAME-backup-STAMP:TAG
+  local name="$1" model tag=latest
+  model="${name%:*}"; case "$name" in *:*) tag="${name##*:}" ;; esac
+  printf '%s-backup-%s:%s' "$model" "$STAMP" "$tag"
+}
+
+# Look NAME up in a manifest: sets M_BACKUP and M_ID ("-" when it did not exist).
+manifest_entry() {
+  local manifest="$1" want="${2,,}" n b i
+  M_BACKUP=""; M_ID=""
+  [ -f "$manifest" ] || return 1
+  while IFS=$'\t' read -r n b i; do
+    case "$n" in "#"*|"") continue ;; esac
+    if [ "${n,,}" = "$want" ]; then M_BACKUP="$b"; M_ID="$i"; return 0; fi
+  done < "$manifest"
+  return 1
+}
+
+# Copy NAME to a backup name, save its Modelfile text, append it to the manifest.
+make_backup() {
+  local name="$1" file="$2" manifest="$3" dir id backup
+  dir="${manifest%/*}"
+  id="$(current_id "$name")"
+  if [ -z "$id" ]; then
+    [ "$DRY_RUN" = 1 ] || printf '%s\t-\t-\n' "$name" >> "$manifest"
+    SKIPPED+=("$name (not on the server: recorded as absent)"); return 0
+  fi
+  backup="$(backup_name_for "$name")"
+  run "$OLLAMA" cp "$name" "$backup" || return 1
+  if [ "$DRY_RUN" != 1 ]; then
+    "$OLLAMA" show "$name" --modelfile > "$dir/$file" || return 1
+    if [ "$(current_id "$backup")" != "$id" ]; then
+      say "backup $backup does not have the digest of $name"; return 1
+    fi
+    printf '%s\t%s\t%s\n' "$name" "$backup" "$id" >> "$manifest"
+  fi
+  DONE+=("$name → $backup ($id)")
+}
+'''
+
+
+@dataclass(frozen=True)
+class BackupStep:
+    name: str
+    file_name: str  # where its `ollama show --modelfile` text goes, inside the backup dir
+
+
+def backup_script(*, host: str, steps: Sequence[BackupStep]) -> str:
+    usage = """Usage: backup_models.sh [--dry-run] [-h|--help]
+
+Backs up every model the migration will touch: ollama cp NAME NAME-backup-<timestamp>
+(blobs are shared: no extra disk), saves `ollama show NAME --modelfile` under
+backups/<timestamp>/, and writes backups/<timestamp>/manifest.tsv (name, backup, digest ID)
+and backups/latest. Models not on the server are recorded as absent, so a rollback
+removes what the migration created for them."""
+    out = [_header("Back up the models the migration will touch.", "config_generator.py",
+                   host, f"{len(steps)} model(s).", usage), PRELUDE, OPTIONS, BACKUP_HELPERS]
+    out.append(r'''
+DIR="$BACKUPS/$STAMP"
+MANIFEST="$DIR/manifest.tsv"
+if [ "$DRY_RUN" != 1 ]; then
+  mkdir -p "$DIR"
+  printf '# name\tbackup\tid (as `ollama list` shows it)\n' > "$MANIFEST"
+fi
+backup() { make_backup "$1" "$2" "$MANIFEST" || fail "$1" "backup failed"; }
+
+''')
+    out += [f"backup {q(s.name)} {q(s.file_name)}\n" for s in steps]
+    out.append(r'''
+if [ "$DRY_RUN" != 1 ] && [ "${#FAILED[@]}" -eq 0 ]; then
+  printf '%s\n' "$STAMP" > "$BACKUPS/latest"
+  NOTES+=("manifest: $MANIFEST (roll back with rollback_models.sh)")
+fi
+summary
+[ "${#FAILED[@]}" -eq 0 ]
+''')
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class MigrateStep:
+    name: str
+    modelfile: Path
+    sha256: str
+    scope: str  # "critical" or "all"
+    kind: str
+    file_name: str  # backup file name for its Modelfile text
+
+
+def migrate_script(*, host: str, script_dir: Path, target_base: str, base_file: Path,
+                   base_sha: str, base_from: str, steps: Sequence[MigrateStep]) -> str:
+    usage = """Usage: migrate_models.sh [--all] [--from NAME] [--dry-run] [-h|--help]
+
+Migrates the fleet to the target base, one model at a time, in the plan's order (models
+confirmed working first). For each model: make sure a backup exists (made now if not),
+build the target base if missing, ollama create from the optimized Modelfile, check it
+answers. On any failure that model is restored from its backup and the script stops.
+Running it again skips what is already migrated.
+
+  --all        migrate every kept model, not only the critical ones
+  --from NAME  resume at NAME (skip the models before it)
+  --dry-run    print what it would do, change nothing"""
+    options = OPTIONS.replace('    --keep-going) KEEP_GOING=1 ;;\n',
+                              '    --from) shift; FROM="${1:?--from needs a model name}" ;;\n')
+    out = [_header("Migrate the fleet to one base model, safely.", "config_generator.py",
+                   host, f"Target base {target_base}; {len(steps)} model(s).", usage),
+           PRELUDE, "FROM=\n", options, BACKUP_HELPERS]
+    out.append(r'''
+STATE_FILE="${MIRADOR_STATE_FILE:-$SCRIPT_DIR/.mirador_migrate_state}"
+LATEST=""
+if [ -f "$BACKUPS/latest" ]; then read -r LATEST < "$BACKUPS/latest" || true; fi
+MANIFEST="$BACKUPS/${LATEST:-$STAMP}/manifest.tsv"
+STARTED=0
+[ -n "$FROM" ] || STARTED=1
+
+migrated_already() {
+  local sha="$1" name="$2" id s n i
+  id="$(current_id "$name")"
+  [ -n "$id" ] && [ -f "$STATE_FILE" ] || return 1
+  while IFS=$'\t' read -r s n i; do
+    if [ "$s" = "$sha" ] && [ "${n,,}" = "${name,,}" ] && [ "$i" = "$id" ]; then return 0; fi
+  done < "$STATE_FILE"
+  return 1
+}
+
+record() { [ "$DRY_RUN" = 1 ] || printf '%s\t%s\t%s\n' "$1" "$2" "$(current_id "$2")" >> "$STATE_FILE"; }
+
+# Put NAME back as it was before the migration touched it, then stop.
+restore_and_stop() {
+  local name="$1" why="$2"
+  say "FAILED  $name: $why"
+  if manifest_entry "$MANIFEST" "$name" && [ "$M_BACKUP" != "-" ]; then
+    if run "$OLLAMA" cp "$M_BACKUP" "$name" && [ "$(current_id "$name")" = "$M_ID" ]; then
+      say "restored $name from $M_BACKUP (digest $M_ID)"
+    else
+      say "could NOT restore $name from $M_BACKUP: restore it by hand: $OLLAMA cp $M_BACKUP $name"
+    fi
+  elif [ -n "$(current_id "$name")" ]; then
+    run "$OLLAMA" rm "$name" >/dev/null && say "removed $name (it did not exist before the migration)"
+  fi
+  FAILED+=("$name: $why")
+  say "The migration stopped at $name. Fix the cause, then resume with: migrate_models.sh --from $name"
+  summary
+  exit 1
+}
+
+ensure_base() {
+  local name="$1" file="$2" sha="$3" from="$4"
+  if migrated_already "$sha" "$name"; then SKIPPED+=("$name (base already built)"); return 0; fi
+  if [ -z "$(current_id "$from")" ]; then
+    run "$OLLAMA" pull "$from" || { FAILED+=("$from: pull failed"); summary; exit 1; }
+  fi
+  if ! run "$OLLAMA" create "$name" -f "$file"; then FAILED+=("$name: the target base did not build"); summary; exit 1; fi
+  if [ "$DRY_RUN" != 1 ]; then
+    PROBE_ERROR=""
+    if ! probe_model "$name" chat ""; then FAILED+=("$name: the target base does not answer: ${PROBE_ERROR:0:200}"); summary; exit 1; fi
+  fi
+  record "$sha" "$name"; DONE+=("$name (target base)")
+}
+
+migrate() {
+  local name="$1" file="$2" sha="$3" scope="$4" kind="$5" body="$6" backup_file="$7"
+  if [ "$STARTED" != 1 ]; then
+    if [ "${name,,}" = "${FROM,,}" ] || [ "${name,,}" = "${FROM,,}:latest" ]; then STARTED=1; else SKIPPED+=("$name (before --from)"); return 0; fi
+  fi
+  [ "$scope" = critical ] || [ "$ALL" = 1 ] || return 0
+  if migrated_already "$sha" "$name"; then SKIPPED+=("$name (already migrated)"); return 0; fi
+  if [ ! -f "$file" ]; then restore_and_stop "$name" "optimized Modelfile not found: $file"; fi
+  if ! manifest_entry "$MANIFEST" "$name" || { [ "$M_BACKUP" != "-" ] && [ -z "$(current_id "$M_BACKUP")" ]; }; then
+    if [ "$DRY_RUN" != 1 ]; then
+      mkdir -p "${MANIFEST%/*}"
+      if [ -z "$LATEST" ]; then printf '%s\n' "$STAMP" > "$BACKUPS/latest"; LATEST="$STAMP"; fi
+    fi
+    make_backup "$name" "$backup_file" "$MANIFEST" || { FAILED+=("$name: no backup could be made; nothing was changed"); summary; exit 1; }
+  fi
+  run "$OLLAMA" create "$name" -f "$file" || restore_and_stop "$name" "ollama create failed"
+  if [ "$DRY_RUN" = 1 ]; then DONE+=("$name (dry run)"); return 0; fi
+  PROBE_ERROR=""
+  probe_model "$name" "$kind" "$body" || restore_and_stop "$name" "built, but it does not answer: ${PROBE_ERROR:0:200}"
+  record "$sha" "$name"
+  DONE+=("$name (migrated, answers)")
+}
+
+''')
+    out.append(f"ensure_base {q(target_base)} {script_relative(base_file, script_dir)} "
+               f"{q(base_sha)} {q(base_from)}\n")
+    for s in steps:
+        out.append(f"migrate {q(s.name)} {script_relative(s.modelfile, script_dir)} "
+                   f"{q(s.sha256)} {q(s.scope)} {q(s.kind)} {q(embed_body(s.name))} "
+                   f"{q(s.file_name)}\n")
+    out.append('\nif [ "$STARTED" != 1 ]; then FAILED+=("--from $FROM: no such model in this '
+               'plan"); fi\nsummary\n[ "${#FAILED[@]}" -eq 0 ]\n')
+    return "".join(out)
+
+
+def rollback_script(*, host: str) -> str:
+    usage = """Usage: rollback_models.sh [--manifest FILE] [--dry-run] [NAME...]
+
+Restores every model of a backup manifest (default: backups/<latest>/manifest.tsv), or
+only the NAMEs given: ollama cp BACKUP NAME, then checks the restored digest ID equals the
+manifest's. A model the manifest records as absent is removed. Exits non-zero when any
+model could not be restored exactly."""
+    options = OPTIONS.replace(
+        "    --keep-going) KEEP_GOING=1 ;;\n",
+        '    --manifest) shift; MANIFEST="${1:?--manifest needs a file}" ;;\n').replace(
+        '    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;\n',
+        '    -*) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;\n'
+        '    *) ONLY+=("$1") ;;\n')
+    out = [_header("Roll models back to a backup manifest.", "config_generator.py", host,
+                   "Restores and verifies digests.", usage), PRELUDE,
+           "MANIFEST=\nONLY=()\nKEEP_GOING=1\n", options, BACKUP_HELPERS]
+    out.append(r'''
+if [ -z "$MANIFEST" ]; then
+  LATEST=""
+  if [ -f "$BACKUPS/latest" ]; then read -r LATEST < "$BACKUPS/latest" || true; fi
+  [ -n "$LATEST" ] || { echo "no backups/latest: pass --manifest FILE" >&2; exit 2; }
+  MANIFEST="$BACKUPS/$LATEST/manifest.tsv"
+fi
+[ -f "$MANIFEST" ] || { echo "manifest not found: $MANIFEST" >&2; exit 2; }
+
+wanted() {
+  local n="${1,,}" o
+  [ "${#ONLY[@]}" -eq 0 ] && return 0
+  for o in "${ONLY[@]}"; do
+    o="${o,,}"; case "$o" in *:*) ;; *) o="$o:latest" ;; esac
+    case "$n" in *:*) ;; *) n="$n:latest" ;; esac
+    [ "$n" = "$o" ] && return 0
+  done
+  return 1
+}
+
+while IFS=$'\t' read -r name backup id; do
+  case "$name" in "#"*|"") continue ;; esac
+  wanted "$name" || continue
+  if [ "$backup" = "-" ]; then
+    if [ -n "$(current_id "$name")" ]; then
+      if run "$OLLAMA" rm "$name" >/dev/null; then DONE+=("$name (removed: it did not exist before)"); else fail "$name" "could not remove it"; fi
+    else
+      SKIPPED+=("$name (absent before and now)")
+    fi
+    continue
+  fi
+  if [ -z "$(current_id "$backup")" ]; then fail "$name" "backup $backup is not on the server"; continue; fi
+  if ! run "$OLLAMA" cp "$backup" "$name"; then fail "$name" "ollama cp failed"; continue; fi
+  if [ "$DRY_RUN" = 1 ]; then DONE+=("$name (dry run)"); continue; fi
+  now="$(current_id "$name")"
+  if [ "$now" = "$id" ]; then DONE+=("$name restored from $backup ($id)"); else fail "$name" "restored digest $now differs from the manifest's $id"; fi
+done < "$MANIFEST"
+summary
+[ "${#FAILED[@]}" -eq 0 ]
+''')
+    return "".join(out)

@@ -144,17 +144,23 @@ def cmd_show(args: list[str]) -> int:
     return 0
 
 
+def _columns(rows: list[list[str]]) -> None:
+    """Print like Go's tabwriter in the real CLI: columns padded, never touching."""
+    widths = [max(len(r[i]) for r in rows) + 3 for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[-1])
+
+
 def cmd_list(args: list[str]) -> int:
-    models = _client().tags()
-    print(f"{'NAME':<40}{'ID':<16}{'SIZE':<10}MODIFIED")
-    for m in models:
-        print(f"{m['name']:<40}{m['digest'][:12]:<16}{_human_size(m['size']):<10}"
-              f"{m['modified_at'][:19]}")
+    rows = [["NAME", "ID", "SIZE", "MODIFIED"]]
+    rows += [[m["name"], m["digest"][:12], _human_size(m["size"]), m["modified_at"][:19]]
+             for m in _client().tags()]
+    _columns(rows)
     return 0
 
 
 def cmd_ps(args: list[str]) -> int:
-    print(f"{'NAME':<40}{'ID':<16}{'SIZE':<10}{'PROCESSOR':<12}{'CONTEXT':<9}UNTIL")
+    rows = [["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"]]
     for m in _client().ps():
         size, vram = m.get("size", 0), m.get("size_vram", 0)
         if vram == 0:
@@ -166,8 +172,9 @@ def cmd_ps(args: list[str]) -> int:
         else:
             cpu = round((size - vram) / size * 100)
             proc = f"{cpu}%/{100 - cpu}% CPU/GPU"
-        print(f"{m['name']:<40}{m['digest'][:12]:<16}{_human_size(size):<10}{proc:<12}"
-              f"{m.get('context_length', ''):<9}{m.get('expires_at', '')[:19]}")
+        rows.append([m["name"], m["digest"][:12], _human_size(size), proc,
+                     str(m.get("context_length", "")), m.get("expires_at", "")[:19]])
+    _columns(rows)
     return 0
 
 
