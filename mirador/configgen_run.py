@@ -67,7 +67,7 @@ def run_configgen(settings: Settings, *, offline: bool, target_base: str | None,
             name=name.removesuffix(":latest"), modelfile=Path(o["path"]),
             sha256=hashlib.sha256(text.encode()).hexdigest(),
             scope="critical" if name_key(name) in crit else "all", kind=o["kind"],
-            file_name=_safe_file(name)))
+            file_name=_safe_file(name.removesuffix(":latest"))))
     touched = [shell.BackupStep(s.name, s.file_name) for s in steps]
     base_path = opt_dir / f"{plan.target_base.removesuffix(':latest')}.modelfile"
     base_text = modelfiles[base_path]

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-
-from mirador.simulator.scenario import Scenario, load_scenario, parse_scenario
-from mirador.simulator.server import SimulatorServer, SimulatorState
+from typing import TYPE_CHECKING
 
 __all__ = ["Simulator", "Scenario", "load_scenario", "parse_scenario"]
+
+if TYPE_CHECKING:
+    from mirador.simulator.scenario import Scenario
+
+
+def __getattr__(name: str):
+    # NOTE: lazy, so the stand-in `ollama` CLI (a module of this package) starts fast
+    if name in ("Scenario", "load_scenario", "parse_scenario"):
+        from mirador.simulator import scenario
+
+        return getattr(scenario, name)
+    raise AttributeError(name)
 
 
 class Simulator:
@@ -22,12 +32,17 @@ class Simulator:
 
     def __init__(self, scenario: Scenario | None = None, *, host: str = "127.0.0.1",
                  port: int = 0):
+        from mirador.simulator.scenario import parse_scenario
+        from mirador.simulator.server import SimulatorServer, SimulatorState
+
         self.state = SimulatorState(scenario or parse_scenario({}))
         self._server = SimulatorServer((host, port), self.state)
         self._thread: threading.Thread | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs) -> Simulator:
+        from mirador.simulator.scenario import load_scenario
+
         return cls(load_scenario(path), **kwargs)
 
     @property
