@@ -69,6 +69,20 @@ def main() -> int:
         step("7. Measure speed and answer quality of the critical models",
              [py, "mirador_performance_tester.py", "--critical", "--requests", "3",
               "--output-dir", out], {0})
+        shutil.copy(OUT / "performance_results.json", OUT / "pre_migration_results.json")
+        step("8. Plan the consolidation (exit 1: the legacy_triage chain still names a "
+             "retired model)", [py, "config_generator.py", "--output-dir", out], {1})
+        step("9. The phase-2 gate", [py, "phase2_readiness_validator.py", "--output-dir", out,
+                                     "--junit", f"{out}/phase2_readiness.xml"], {0})
+        step("10. Back up every model the migration touches",
+             ["bash", f"{out}/backup_models.sh"], {0})
+        step("11. Migrate the critical models to llama3.2_balanced, one at a time",
+             ["bash", f"{out}/migrate_models.sh"], {0})
+        step("12. Prove they still answer", ["bash", f"{out}/validate_critical_models.sh"],
+             {0})
+        step("13. Measure again and compare with the pre-migration results",
+             [py, "mirador_performance_tester.py", "--critical", "--requests", "3",
+              "--output-dir", out, "--baseline", f"{out}/pre_migration_results.json"], {0})
     finally:
         sim.stop()
     console.print(Rule("Outputs"))
@@ -79,7 +93,10 @@ def main() -> int:
         console.print("[red]Demo steps that did not behave as expected:[/] "
                       + "; ".join(failures))
         return 1
-    console.print("\nRead [bold]demo_output/model_diagnostic_report.md[/] first.")
+    console.print("\nRead the reports in order: model_diagnostic_report.md, "
+                  "performance_report.md, consolidation_report.md, "
+                  "phase2_readiness_report.md (all in demo_output/). Roll the migration back "
+                  "with demo_output/rollback_models.sh against a running server.")
     return 0
 
 

@@ -120,3 +120,25 @@ def print_plan(settings: Settings, doc: dict[str, Any], files: dict[str, Path]) 
     console.print("Migration order: " + ", ".join(doc["migration_order"]))
     for label, path in files.items():
         console.print(f"  {label:<16} {path}")
+
+
+def print_readiness(settings: Settings, doc: dict[str, Any], files: dict[str, Path]) -> None:
+    if settings.quiet:
+        return
+    from rich.table import Table
+
+    style = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+    console = stderr_console()
+    t = Table(title="Phase-2 readiness", show_edge=False)
+    for col in ("Check", "Severity", "Status", "Measured"):
+        t.add_column(col)
+    for c in doc["checks"]:
+        t.add_row(c["id"], c["severity"], f"[{style[c['status']]}]{c['status']}[/]",
+                  c["detail"][:90])
+    console.print(t)
+    verdict = "[green]READY[/]" if doc["ready"] else "[red]NOT READY[/]"
+    console.print(f"{verdict}")
+    for i, action in enumerate(doc["actions"], 1):
+        console.print(f"  {i}. {action}")
+    for label, path in files.items():
+        console.print(f"  {label:<7} {path}")
