@@ -198,3 +198,22 @@ def test_created_models_inherit_and_digests_follow_the_definition(official):
     shown = official.show("c")
     assert "<|eot_id|>" in shown.parameters  # base stop tokens inherited
     assert shown.modelfile.splitlines()[4].startswith("FROM /root/.ollama/models/blobs/sha256-")
+
+
+def test_too_many_requests_in_flight_get_503_with_ollamas_text(simulator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sim = simulator({"models": ["llama3.2"], "behaviours": {"llama3.2": {
+        "load_ms": 5, "decode_tps": 50, "answers": ["a b c d e f g h i j"],
+        "faults": {"max_inflight": 2}}}})
+
+    def ask(_):
+        return requests.post(sim.url + "/api/generate", json={
+            "model": "llama3.2", "prompt": "x", "stream": False}, timeout=10)
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        replies = list(pool.map(ask, range(5)))
+    busy = [r for r in replies if r.status_code == 503]
+    assert busy and len([r for r in replies if r.status_code == 200]) >= 2
+    assert busy[0].json() == {"error": "server busy, please try again.  maximum pending "
+                                       "requests exceeded"}
