@@ -31,6 +31,13 @@ def progress_bar(settings: Settings, label: str, total: int | None = None,
         yield lambda item=None: progress.update(task, advance=1, item=str(item or ""))
 
 
+def print_files(console, files: dict[str, Path]) -> None:
+    """Where the outputs are: the last lines every script prints."""
+    width = max((len(label) for label in files), default=0) + 2
+    for label, path in files.items():
+        console.print(f"  {label:<{width}} {path}")
+
+
 def print_diagnosis(settings: Settings, diag, files: dict[str, Path]) -> None:
     if settings.quiet:
         return
@@ -57,8 +64,7 @@ def print_diagnosis(settings: Settings, diag, files: dict[str, Path]) -> None:
     console.print(f"{ok}/{len(diag.critical())} critical models available; server "
                   f"{diag.host} ({diag.server_version or 'version unknown'}), "
                   f"{diag.elapsed_s:.2f} s.")
-    for label, path in files.items():
-        console.print(f"  {label:<16} {path}")
+    print_files(console, files)
 
 
 def print_performance(settings: Settings, doc: dict[str, Any], files: dict[str, Path]) -> None:
@@ -89,8 +95,7 @@ def print_performance(settings: Settings, doc: dict[str, Any], files: dict[str, 
     q = "—" if ov["quality_mean"] is None else f"{ov['quality_mean']:.2f}"
     console.print(f"{mark}: success {ov['success_rate'] * 100:.0f}%, average response {avg}, "
                   f"quality {q}{' (partial)' if doc.get('partial') else ''}")
-    for label, path in files.items():
-        console.print(f"  {label:<8} {path}")
+    print_files(console, files)
 
 
 def print_plan(settings: Settings, doc: dict[str, Any], files: dict[str, Path]) -> None:
@@ -118,8 +123,7 @@ def print_plan(settings: Settings, doc: dict[str, Any], files: dict[str, Path]) 
     for w in doc["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
     console.print("Migration order: " + ", ".join(doc["migration_order"]))
-    for label, path in files.items():
-        console.print(f"  {label:<16} {path}")
+    print_files(console, files)
 
 
 def print_readiness(settings: Settings, doc: dict[str, Any], files: dict[str, Path]) -> None:
@@ -140,5 +144,4 @@ def print_readiness(settings: Settings, doc: dict[str, Any], files: dict[str, Pa
     console.print(f"{verdict}")
     for i, action in enumerate(doc["actions"], 1):
         console.print(f"  {i}. {action}")
-    for label, path in files.items():
-        console.print(f"  {label:<7} {path}")
+    print_files(console, files)
