@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import stat
 import sys
 from pathlib import Path
@@ -262,9 +261,11 @@ def write_wrapper(folder: str | os.PathLike[str], python: str | None = None) -> 
     target = Path(folder) / "ollama"
     exe = python or sys.executable
     root = Path(__file__).resolve().parents[2]
+    from mirador.render.shell import q
+
     target.write_text("#!/bin/sh\n# Mirador's stand-in ollama CLI (tests and demo only)\n"
-                      f"PYTHONPATH={shlex.quote(str(root))}${{PYTHONPATH:+:$PYTHONPATH}} "
-                      f"exec {shlex.quote(exe)} -m mirador.simulator.ollama_cli \"$@\"\n")
+                      f"PYTHONPATH={q(root)}${{PYTHONPATH:+:$PYTHONPATH}} "
+                      f"exec {q(exe)} -m mirador.simulator.ollama_cli \"$@\"\n")
     target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return target
 
