@@ -86,7 +86,8 @@ def main(models, critical, all_models, requests, warmup, concurrency, sweep, kee
                                  all_models=all_models, queries_file=queries_file,
                                  baseline_file=baseline_file,
                                  latency_pct=regression_latency_pct,
-                                 quality_drop=regression_quality, progress=advance)
+                                 quality_drop=regression_quality, progress=advance,
+                                 on_total=advance.total)
     if settings.json_output:
         from mirador.cli import emit_json
 

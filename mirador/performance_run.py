@@ -60,7 +60,7 @@ def run_performance(settings: Settings, run: RunSettings, *, models: tuple[str, 
         server_version = client.version()  # unreachable → OllamaUnreachable (exit 3)
         names = select_models(settings, client, models=models, critical=critical,
                               all_models=all_models)
-        if on_total:
+        if on_total:  # warm-up and measured requests, plus a capability probe or two
             on_total(len(names) * (run.warmup + run.requests + 1))
         runner = Runner(client, run, queries, progress=progress,
                         category_of=lambda n: category_for(settings.config, n))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +14,28 @@ STATUS_STYLE = {"available": "green", "needs_build": "yellow", "missing": "red",
                 "unknown": "dim"}
 
 
+class Advance:
+    """What a progress bar hands to the library: call it per item; `total(n)` once known."""
+
+    def __init__(self, progress=None, task=None):
+        self._progress, self._task = progress, task
+
+    def __call__(self, item: Any = None) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, item=str(item or ""))
+
+    def total(self, n: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, total=n)
+
+
 @contextlib.contextmanager
 def progress_bar(settings: Settings, label: str, total: int | None = None,
-                 ) -> Iterator[Callable[[Any], None]]:
-    """Yield `advance(item)`; draws a transient bar on stderr unless quiet or not a TTY."""
+                 ) -> Iterator[Advance]:
+    """Yield an `Advance`; draws a transient bar on stderr unless quiet or not a TTY."""
     console = stderr_console(settings.quiet)
     if settings.quiet or not console.is_terminal:
-        yield lambda _item=None: None
+        yield Advance()
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -28,7 +43,7 @@ def progress_bar(settings: Settings, label: str, total: int | None = None,
                TextColumn("{task.fields[item]}", style="dim")]
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(label, total=total, item="")
-        yield lambda item=None: progress.update(task, advance=1, item=str(item or ""))
+        yield Advance(progress, task)
 
 
 def print_files(console, files: dict[str, Path]) -> None:
