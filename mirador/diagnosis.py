@@ -222,7 +222,8 @@ def compare(defn: ModelDefinition, shown: dict[str, Any],
                            {k: v[1] for k, v in changed.items()}))
 
     for fld in ("template", "system"):
-        want = getattr(defn, fld)
+        # NOTE: an empty TEMPLATE/SYSTEM does not replace the base's (ApplyModelfileLayers)
+        want = getattr(defn, fld) or None
         if want is None and base_shown is not None:
             want = base_shown.get(fld) or ""
         have = shown.get(fld) or ""

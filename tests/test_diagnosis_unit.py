@@ -74,3 +74,10 @@ def test_base_template_license_messages_and_stop_lists():
 def test_cycles_are_found_and_named():
     assert _find_cycles({"a": "b", "b": "a", "c": "a"}) == {"a": ["a", "b", "a"],
                                                             "b": ["b", "a", "b"]}
+
+
+def test_an_empty_system_or_template_inherits_the_base():
+    base = {**BASE_SHOW, "system": "base system"}
+    d = defn('FROM llama3.2\nSYSTEM ""\nTEMPLATE ""\n')
+    shown = built('stop "<|eot_id|>"\nstop "<|end_header_id|>"', system="base system")
+    assert compare(d, shown, base) == []

@@ -193,6 +193,8 @@ def test_created_models_inherit_and_digests_follow_the_definition(official):
     official.create("a", from_="llama3.2", system="one")
     official.create("b", from_="llama3.2", system="one")
     official.create("c", from_="llama3.2", system="two")
+    official.create("d", from_="c", system="")  # empty: keeps the base's, as Ollama does
+    assert "SYSTEM two" in official.show("d").modelfile
     digests = {m.model: m.digest for m in official.list().models}
     assert digests["a:latest"] == digests["b:latest"] != digests["c:latest"]
     shown = official.show("c")

@@ -255,7 +255,7 @@ class ModelStore:
         if request.get("template"):
             model.template = request["template"]
             model.declared_capabilities = None  # capabilities now follow the new template
-        if request.get("system") is not None and "system" in request:
+        if request.get("system"):  # NOTE: an empty SYSTEM keeps the base's
             model.system = request["system"]
         for key in ("renderer", "parser", "requires"):
             if request.get(key):
