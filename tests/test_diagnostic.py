@@ -322,3 +322,10 @@ def test_help_is_fast_to_import():
     out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_verbose_lists_every_model_not_only_the_critical_ones(sim, project):
+    args = ["--host", sim.url, "--config", str(project / "mirador.yaml"), "--output-dir",
+            str(project / "o")]
+    assert "phi_experiment" not in diagnose(*args)[2]
+    assert "phi_experiment" in diagnose(*args, "-v")[2]

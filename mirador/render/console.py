@@ -67,13 +67,15 @@ def print_diagnosis(settings: Settings, diag, files: dict[str, Path]) -> None:
     for status, count in diag.summary().items():
         summary.add_row(f"[{STATUS_STYLE[status]}]{status}[/]", str(count))
     console.print(summary)
-    crit = Table(title="Critical models", show_edge=False)
+    crit = Table(title="All models" if settings.verbose else "Critical models",
+                 show_edge=False)
     for col in ("#", "Model", "Status", "Detail"):
         crit.add_column(col)
-    for m in diag.critical():
+    for m in (diag.models if settings.verbose else diag.critical()):
         detail = m.error or ", ".join(d.field for d in m.drift) or ""
-        crit.add_row(str(m.priority), m.name, f"[{STATUS_STYLE[m.status]}]{m.status}[/]",
-                     detail[:80])
+        crit.add_row(str(m.priority or ""), m.name,
+                     f"[{STATUS_STYLE[m.status]}]{m.status}[/]",
+                     detail if settings.verbose else detail[:80])
     console.print(crit)
     ok = sum(m.status == "available" for m in diag.critical())
     console.print(f"{ok}/{len(diag.critical())} critical models available; server "
@@ -104,6 +106,20 @@ def print_performance(settings: Settings, doc: dict[str, Any], files: dict[str, 
                   n(m["ttft_ms"]["p50"]), n(m["decode_tokens_per_s"]["mean"], 1),
                   n(m["load_ms"]), n(m["quality"]["mean"], 2))
     console.print(t)
+    if settings.verbose:
+        samples = Table(title="Every request", show_edge=False)
+        for col in ("Model", "Kind", "Warm-up", "Latency ms", "TTFT ms", "Decode tok/s",
+                    "Quality", "Error"):
+            samples.add_column(col)
+
+        def f(v, d=0):
+            return "—" if v is None else f"{v:,.{d}f}"
+
+        for x in doc["samples"]:
+            samples.add_row(x["model"], x["kind"], "yes" if x["warmup"] else "",
+                            f(x["latency_ms"]), f(x["ttft_ms"]), f(x["decode_tps"], 1),
+                            f(x["quality"], 2), x["error_kind"] or "")
+        console.print(samples)
     ov, v = doc["overall"], doc["verdict"]
     mark = "[green]PASS[/]" if v["passed"] else "[red]FAIL[/]"
     avg = "—" if ov["avg_response_s"] is None else f"{ov['avg_response_s']:.2f} s"
@@ -138,6 +154,11 @@ def print_plan(settings: Settings, doc: dict[str, Any], files: dict[str, Path]) 
     for w in doc["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
     console.print("Migration order: " + ", ".join(doc["migration_order"]))
+    if settings.verbose:
+        for o in doc["optimized"]:
+            changes = ", ".join(f"{k} {old} → {new}" for k, (old, new) in o["changes"].items())
+            console.print(f"  {o['name']}: profile {o['profile']}, FROM {o['base']}; "
+                          f"{changes or 'no parameter changes'}")
     print_files(console, files)
 
 
@@ -153,7 +174,7 @@ def print_readiness(settings: Settings, doc: dict[str, Any], files: dict[str, Pa
         t.add_column(col)
     for c in doc["checks"]:
         t.add_row(c["id"], c["severity"], f"[{style[c['status']]}]{c['status']}[/]",
-                  c["detail"][:90])
+                  c["detail"] if settings.verbose else c["detail"][:90])
     console.print(t)
     verdict = "[green]READY[/]" if doc["ready"] else "[red]NOT READY[/]"
     console.print(f"{verdict}")
