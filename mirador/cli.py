@@ -111,6 +111,11 @@ def error_shell(fn: Callable[..., int]) -> Callable[..., None]:
             sys.exit(int(ExitCode.INTERRUPTED))
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except OSError as exc:
+            # NOTE: a folder we cannot write or a file we cannot read is the user's to fix
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(int(ExitCode.USAGE))
         except Exception as exc:
             if os.environ.get("MIRADOR_RAISE_ERRORS"):
                 raise

@@ -200,3 +200,23 @@ def test_old_server_version_warns(tmp_path):
         sim.stop()
     assert checks["ollama_service"]["status"] == "warn"
     assert "older than 0.5.5" in checks["ollama_service"]["detail"]
+
+
+def test_json_output_is_clean_for_the_gate_and_the_config_generator(ready):
+    sim, out = ready
+    gate_run = invoke(phase2_readiness_validator, "--host", sim.url, "--config", CONFIG,
+                      "--output-dir", str(out), "--json")
+    assert json.loads(gate_run.stdout)["schema"] == "mirador.readiness/1"
+    plan_run = invoke(config_generator, "--host", sim.url, "--config", CONFIG,
+                      "--output-dir", str(out), "--json")
+    assert json.loads(plan_run.stdout)["schema"] == "mirador.config_plan/1"
+
+
+def test_an_unwritable_output_folder_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = invoke(config_generator, "--offline", "--config", CONFIG, "--output-dir",
+                    str(blocker / "out"))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {blocker / 'out'}") and line.endswith("Not a directory")
