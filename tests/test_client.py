@@ -171,3 +171,22 @@ def test_embed_falls_back_to_legacy_endpoint_on_old_servers(simulator):
     with OllamaClient(sim.url) as c:
         out = c.embed("nomic-embed-text", ["hello world"])
     assert out["legacy_endpoint"] is True and len(out["embeddings"][0]) == 768
+
+
+def test_simulator_and_client_over_ipv6_loopback():
+    import socket as _socket
+
+    from mirador.simulator import Simulator, parse_scenario
+
+    if not _socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        sim = Simulator(parse_scenario({}), host="::1").start()
+    except OSError as exc:  # a kernel without an IPv6 loopback
+        pytest.skip(f"cannot bind ::1: {exc}")
+    try:
+        assert sim.url.startswith("http://[::1]:")
+        with OllamaClient(sim.url) as c:
+            assert c.version() == "0.32.15"
+    finally:
+        sim.stop()

@@ -51,8 +51,8 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        host = self._server.server_address[0]
-        return f"http://{host}:{self.port}"
+        host = str(self._server.server_address[0])
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def start(self) -> Simulator:
         self._thread = threading.Thread(target=self._server.serve_forever,

@@ -151,6 +151,8 @@ class SimulatorServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], state: SimulatorState):
         self.state = state
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6  # e.g. --host ::1
         super().__init__(address, Handler)
 
     def handle_error(self, request, client_address) -> None:
