@@ -72,6 +72,9 @@ def test_phase1_end_to_end(sim, project, fake_ollama):
                                        "enhanced_agent_fast_v6:latest"]
 
     env = fake_ollama(sim.url)
+    early = bash(out / "validate_critical_models.sh", env=env)  # before building: 3 missing
+    assert early.returncode == 1
+    assert len(re.findall(r"^FAIL .*not on the server$", early.stdout, re.M)) == 3
     build = out / "build_critical_models.sh"
     assert os.access(build, os.X_OK)
     dry = bash(build, "--dry-run", env=env)
