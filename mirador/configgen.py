@@ -319,7 +319,7 @@ def _rel_source(value: str, original_dir: Path, out_dir: Path) -> str:
         return str(path)
 
 
-def optimized_commands(config: Config, plan: Plan, m: FleetModel, profile_name: str,
+def optimized_commands(config: Config, plan: Plan, m: FleetModel,
                        profile: dict[str, Any], out_dir: Path,
                        extra_params: dict[str, Any] | None = None,
                        ) -> tuple[list[Command], str, dict[str, list[Any]]]:
@@ -393,8 +393,7 @@ def generate(config: Config, plan: Plan, out_dir: Path, *, variants: tuple[str, 
         if prof_name not in profiles:
             raise ConfigError(f"model {m.name}: unknown profile {prof_name!r} (profiles: "
                               f"{', '.join(sorted(profiles))})")
-        cmds, base, changes = optimized_commands(config, plan, m, prof_name,
-                                                 profiles[prof_name], out_dir)
+        cmds, base, changes = optimized_commands(config, plan, m, profiles[prof_name], out_dir)
         stem = m.name.removesuffix(":latest")
         path = out_dir / f"{stem}.modelfile"
         files[path] = write_modelfile(
@@ -417,7 +416,7 @@ def generate(config: Config, plan: Plan, out_dir: Path, *, variants: tuple[str, 
         else:
             combos = [(p, profiles[p], None) for p in profiles]
         for label, prof, extra in combos:
-            cmds, _, _ = optimized_commands(config, plan, m, label, prof, out_dir / "variants",
+            cmds, _, _ = optimized_commands(config, plan, m, prof, out_dir / "variants",
                                             extra_params=extra)
             path = out_dir / "variants" / f"{stem}-{label}.modelfile"
             files[path] = write_modelfile(path, f"Variant {label} of {m.name} for experiments"

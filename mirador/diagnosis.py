@@ -34,7 +34,6 @@ from mirador.names import display_name, name_key
 
 STATUSES = ("available", "needs_build", "missing", "ollama_only", "drifted", "invalid",
             "unknown")
-DRIFT_FIELDS = ("base", "parameters", "template", "system", "messages", "license", "adapter")
 
 
 @dataclass

@@ -106,7 +106,3 @@ def name_key(text: str) -> str:
     """The key two names share when Ollama treats them as the same model."""
     name = parse_name(text)
     return name.key() if name.is_valid else text.lower()
-
-
-def same_model(a: str, b: str) -> bool:
-    return name_key(a) == name_key(b)

@@ -12,7 +12,6 @@ import ipaddress
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -204,7 +203,6 @@ class OllamaClient:
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
         self.session.max_redirects = 3  # a proxy looping redirects should fail fast
-        self._lock = threading.Lock()
         self._embed_legacy: bool | None = None
 
     def close(self) -> None:

@@ -29,7 +29,6 @@ from mirador.names import display_name, name_key
 CRITICAL = ("ollama_service", "critical_models_available", "critical_models_functional",
             "success_rate", "avg_response_time", "quality_score", "backup_scripts",
             "optimized_configs")
-RECOMMENDED = ("disk_space", "memory", "gpu", "migration_scripts", "documentation")
 MIN_CREATE_API = "0.5.5"
 
 
