@@ -73,7 +73,8 @@ class ModelStatus:
                 "priority": self.priority, "category": self.category,
                 "modelfile": self.modelfile, "base": self.base,
                 "base_available": self.base_available, "base_kind": self.base_kind,
-                "drift": [d.to_dict() for d in self.drift], "error": self.error,
+                "drift": [d.field for d in self.drift],
+                "drift_detail": [d.to_dict() for d in self.drift], "error": self.error,
                 "error_line": self.error_line, "digest": self.digest,
                 "capabilities": self.capabilities, "kind": self.kind,
                 "warnings": self.warnings, "base_of": self.base_of}

@@ -109,8 +109,9 @@ def test_drifted_model_is_rebuilt_after_a_backup(sim, project, fake_ollama):
     data = json.loads((out / "model_diagnostic.json").read_text())
     (lou,) = [m for m in data["models"] if m["name"] == "louisville_expert_v3:latest"]
     assert lou["status"] == "drifted"
-    assert lou["drift"] == [{"field": "parameters", "expected": {"temperature": 0.6},
-                             "actual": {"temperature": 0.4}}]
+    assert lou["drift"] == ["parameters"]
+    assert lou["drift_detail"] == [{"field": "parameters", "expected": {"temperature": 0.6},
+                                    "actual": {"temperature": 0.4}}]
     report = (out / "model_diagnostic_report.md").read_text()
     assert "- PARAMETER temperature 0.6\n+ PARAMETER temperature 0.4" in report
 
