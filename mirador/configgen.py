@@ -98,8 +98,8 @@ class Plan:
         for name in self.kept:
             opt = next((o for o in self.optimized if name_key(o["name"]) == name_key(name)),
                        None)
-            m = self.model(name)
-            counts[(opt or {}).get("base") or (m.base if m else None) or "unknown"] += 1
+            kept = self.model(name)
+            counts[(opt or {}).get("base") or (kept.base if kept else None) or "unknown"] += 1
         return counts
 
 
@@ -127,7 +127,7 @@ def load_profiles(config: Config) -> tuple[dict[str, dict], dict[str, str]]:
 
     text = resources.files("mirador.data").joinpath("profiles.yaml").read_text("utf-8")
     data = yaml.safe_load(text)
-    profiles = {k: {"parameters": dict(v.get("parameters") or {}),
+    profiles: dict[str, dict[str, Any]] = {k: {"parameters": dict(v.get("parameters") or {}),
                     "enforce": list(v.get("enforce") or [])}
                 for k, v in data["profiles"].items()}
     profiles.update(config.consolidation.profiles)
@@ -193,6 +193,7 @@ def _category(config: Config, name: str, system: str | None) -> tuple[str | None
 def _model_from_entry(config: Config, e: FleetEntry, st) -> FleetModel:
     stem, version = family_of(e.name)
     d = e.definition
+    assert d is not None  # callers pass valid entries only
     category, rule = _category(config, e.name, d.system)
     kind = "embedding" if (category in EMBEDDING_CATEGORIES or (st and st.kind == "embedding")
                            ) else "chat"
@@ -210,8 +211,8 @@ def _consolidate(config: Config, plan: Plan) -> None:
     pins = {k.lower(): display_name(v) for k, v in config.consolidation.pins.items()}
     for stem, members in plan.families().items():
         pinned = pins.get(stem)
-        keep = next((m for m in members if pinned and name_key(m.name) == name_key(pinned)),
-                    None)
+        keep: FleetModel | None = next(
+            (m for m in members if pinned and name_key(m.name) == name_key(pinned)), None)
         if pinned and keep is None:
             plan.warnings.append(f"pin {stem!r} → {pinned} names no model of that family")
         if keep is None:
@@ -324,9 +325,10 @@ def optimized_commands(config: Config, plan: Plan, m: FleetModel,
                        extra_params: dict[str, Any] | None = None,
                        ) -> tuple[list[Command], str, dict[str, list[Any]]]:
     """The commands of an optimized Modelfile, its base, and the parameter changes."""
-    d = m.definition
-    original_dir = m.entry.path.parent
-    from_cmds = [c for c in m.entry.commands if c.name == "model"]
+    d, entry = m.definition, m.entry
+    assert d is not None and entry is not None and entry.commands is not None
+    original_dir = entry.path.parent
+    from_cmds = [c for c in entry.commands if c.name == "model"]
     if d.base_is_local:
         base = "local file"
         froms = [Command("model", _rel_source(c.args, original_dir, out_dir))
@@ -352,7 +354,7 @@ def optimized_commands(config: Config, plan: Plan, m: FleetModel,
                for k in sorted(set(d.parameters) | set(params))
                if d.parameters.get(k) != params.get(k)}
     cmds = list(froms)
-    for c in m.entry.commands:
+    for c in entry.commands:
         if c.name == "adapter":
             cmds.append(Command("adapter", _rel_source(c.args, original_dir, out_dir)))
     if d.template is not None:
@@ -387,7 +389,7 @@ def generate(config: Config, plan: Plan, out_dir: Path, *, variants: tuple[str, 
     plan.optimized = []
     for name in plan.kept:
         m = plan.model(name)
-        if m is None or m.definition is None:
+        if m is None or m.entry is None or m.definition is None:
             continue
         prof_name = profile_for(config, m, categories)
         if prof_name not in profiles:
@@ -406,9 +408,10 @@ def generate(config: Config, plan: Plan, out_dir: Path, *, variants: tuple[str, 
     plan.variants = []
     for vname in variants:
         m = plan.model(vname)
-        if m is None or m.definition is None:
+        if m is None or m.entry is None or m.definition is None:
             raise ConfigError(f"--variants {vname}: no such model with a Modelfile in the fleet")
         stem = m.name.removesuffix(":latest")
+        combos: list[tuple[str, dict[str, Any], dict[str, Any] | None]]
         if sweep:
             key, values = sweep
             combos = [(f"{key}-{v}", profiles[profile_for(config, m, categories)],

@@ -306,8 +306,8 @@ def diagnose(config: Config, fleet: Fleet, client, *, max_workers: int = 16,
     for e in entries:
         if e.ok and e.key in server:
             wanted[e.key] = server[e.key]["name"]
-        if e.ok and not e.definition.base_is_local and e.definition.base:
-            base_key = name_key(e.definition.base)
+        if e.named_base:
+            base_key = name_key(e.named_base)
             if base_key in server:
                 wanted[base_key] = server[base_key]["name"]
     for c in config.critical_models:
@@ -321,9 +321,8 @@ def diagnose(config: Config, fleet: Fleet, client, *, max_workers: int = 16,
             diag.reachable, diag.server_error, got = False, str(exc), {}
         shows = {name_key(k): v for k, v in got.items() if isinstance(v, dict)}
 
-    edges = {e.key: name_key(e.definition.base) for e in entries
-             if e.ok and not e.definition.base_is_local and e.definition.base
-             and name_key(e.definition.base) in by_key}
+    edges = {e.key: name_key(e.named_base) for e in entries
+             if e.named_base and name_key(e.named_base) in by_key}
     cycles = _find_cycles(edges)
 
     statuses: dict[str, ModelStatus] = {}
@@ -352,8 +351,8 @@ def diagnose(config: Config, fleet: Fleet, client, *, max_workers: int = 16,
             statuses[key] = st
 
     for e in entries:
-        if e.ok and not e.definition.base_is_local and e.definition.base:
-            base = statuses.get(name_key(e.definition.base))
+        if e.named_base:
+            base = statuses.get(name_key(e.named_base))
             if base is not None and e.display not in base.base_of:
                 base.base_of.append(e.display)
     diag.models = sorted(statuses.values(),

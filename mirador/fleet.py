@@ -44,6 +44,14 @@ class FleetEntry:
     def ok(self) -> bool:
         return self.error is None and self.definition is not None
 
+    @property
+    def named_base(self) -> str | None:
+        """The FROM model's name when the Modelfile is valid and FROM names a model."""
+        d = self.definition
+        if self.error is None and d is not None and not d.base_is_local and d.base:
+            return d.base
+        return None
+
 
 @dataclass
 class Fleet:

@@ -131,7 +131,7 @@ def stats(values, keys=("mean", "p50", "p95", "max")) -> dict[str, float | None]
         elif key == "max":
             out[key] = round(max(vs), 3)
         else:
-            out[key] = round(percentile(vs, float(key[1:])), 3)
+            out[key] = round(percentile(vs, float(key[1:])) or 0.0, 3)
     return out
 
 

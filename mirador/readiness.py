@@ -155,7 +155,8 @@ def check_service(g: Gate) -> Check:
         g.reachable = False
         return Check("ollama_service", title, "fail", str(exc),
                      "check the server's logs; it answers but not like Ollama")
-    needs = [e.definition.requires for e in g.fleet.entries if e.ok and e.definition.requires]
+    entries = g.fleet.entries if g.fleet else []
+    needs = [e.definition.requires for e in entries if e.definition and e.definition.requires]
     required = max(needs, key=version_tuple) if needs else None
     have = version_tuple(g.version)
     if g.version in ("0.0.0", "", None):
@@ -484,7 +485,8 @@ def check_documentation(g: Gate) -> Check:
     title = "Reports of the previous steps are current"
     reports = ["model_diagnostic_report.md", "performance_report.md",
                "consolidation_report.md"]
-    newest = max((e.path.stat().st_mtime for e in g.fleet.entries if e.path.exists()),
+    newest = max((e.path.stat().st_mtime for e in (g.fleet.entries if g.fleet else [])
+                  if e.path.exists()),
                  default=0.0)
     missing = [r for r in reports if not (g.out / r).exists()]
     stale = [r for r in reports if r not in missing and (g.out / r).stat().st_mtime < newest]

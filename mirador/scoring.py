@@ -60,8 +60,9 @@ def extract_json(answer: str) -> Any:
     return json.loads(text)
 
 
-_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool,
-          "number": (int, float), "integer": int, "null": type(None)}
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "object": dict, "array": list, "string": str, "boolean": bool, "number": (int, float),
+    "integer": int, "null": type(None)}
 
 
 def schema_errors(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:

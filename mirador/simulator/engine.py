@@ -65,7 +65,7 @@ def pick_answer(behaviour: dict[str, Any], prompt: str, system: str) -> str:
 
 def default_answer(prompt: str, system: str) -> str:
     """A deterministic, on-topic answer built from the prompt's own key words."""
-    words = []
+    words: list[str] = []
     for w in _WORD.findall(prompt):
         if w.lower() not in _STOPWORDS and w.lower() not in (x.lower() for x in words):
             words.append(w)

@@ -167,6 +167,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SimulatorServer
     server_version = "Ollama-Simulator"
+    _raw_body: bytes | None = None
 
     # -- plumbing --------------------------------------------------------------
 
@@ -219,9 +220,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _read_body(self) -> bytes:
-        if self._raw_body is not None:
-            return self._raw_body
-        self._raw_body = self._read_raw_body()
+        if self._raw_body is None:
+            self._raw_body = self._read_raw_body()
         return self._raw_body
 
     def _read_raw_body(self) -> bytes:
@@ -266,7 +266,7 @@ class Handler(BaseHTTPRequestHandler):
         """allowedHostsMiddleware: a loopback-bound server answers only local Host names."""
         if not self.state.settings.host_check:
             return True
-        bound = self.server.server_address[0]
+        bound = str(self.server.server_address[0])
         try:
             if not ipaddress.ip_address(bound).is_loopback:
                 return True
@@ -295,7 +295,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         path = unquote(self.path.split("?", 1)[0])
-        self._raw_body: bytes | None = None
+        self._raw_body = None
         try:
             if not self._host_allowed():
                 self._read_body()

@@ -100,7 +100,7 @@ class SimModel:
     # -- what /api/show prints ---------------------------------------------------------------
 
     def parameters_text(self, rng: random.Random) -> str:
-        lines = []
+        lines: list[str] = []
         keys = list(self.parameters)
         rng.shuffle(keys)  # NOTE: Go map order: nondeterministic on purpose (pitfall 16)
         for key in keys:
@@ -247,7 +247,7 @@ class ModelStore:
                 base = self.pull_model(from_name)
         if base is not None:
             model = copylib.deepcopy(base)
-            model.parent_model = parse_name(from_name).display()
+            model.parent_model = parse_name(str(from_name)).display()
             say({"status": f"using existing layer {model.weights_digest}"})
         else:
             model = self._from_files(files, say)
