@@ -89,6 +89,9 @@ def print_performance(settings: Settings, doc: dict[str, Any], files: dict[str, 
         return
     from rich.table import Table
 
+    from mirador.render.performance_report import number as n
+
+    f = n
     console = stderr_console()
     t = Table(title="Performance (warm figures)", show_edge=False)
     for col in ("Model", "Success", "Latency mean ms (client)", "TTFT p50 ms (client)",
@@ -98,10 +101,6 @@ def print_performance(settings: Settings, doc: dict[str, Any], files: dict[str, 
         if m["error"]:
             t.add_row(m["name"], "[red]not measured[/]", m["error"][:40], "", "", "", "")
             continue
-
-        def n(v, d=0):
-            return "—" if v is None else f"{v:,.{d}f}"
-
         t.add_row(m["name"], f"{m['success_rate'] * 100:.0f}%", n(m["latency_ms"]["mean"]),
                   n(m["ttft_ms"]["p50"]), n(m["decode_tokens_per_s"]["mean"], 1),
                   n(m["load_ms"]), n(m["quality"]["mean"], 2))
@@ -111,9 +110,6 @@ def print_performance(settings: Settings, doc: dict[str, Any], files: dict[str, 
         for col in ("Model", "Kind", "Warm-up", "Latency ms", "TTFT ms", "Decode tok/s",
                     "Quality", "Error"):
             samples.add_column(col)
-
-        def f(v, d=0):
-            return "—" if v is None else f"{v:,.{d}f}"
 
         for x in doc["samples"]:
             samples.add_row(x["model"], x["kind"], "yes" if x["warmup"] else "",

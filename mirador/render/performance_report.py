@@ -15,7 +15,8 @@ from mirador.render.markdown import (
 )
 
 
-def _n(value: Any, digits: int = 0, unit: str = "") -> str:
+def number(value: Any, digits: int = 0, unit: str = "") -> str:
+    """A figure for a person: thousands separated, `—` when unknown (never 0)."""
     if value is None:
         return "—"
     return f"{value:,.{digits}f}{unit}"
@@ -33,8 +34,8 @@ def render(doc: dict[str, Any]) -> str:
     partial = " (partial: the run was interrupted)" if doc.get("partial") else ""
     out.append(f"**{head}{partial}** — success rate {_pct(ov['success_rate'])} "
                f"(needs ≥ {_pct(th['success_rate'])}), average response "
-               f"{_n(ov['avg_response_s'], 2, ' s')} (needs < {th['avg_response_s']:g} s), "
-               f"quality {_n(ov['quality_mean'], 2)} (needs > {th['quality']:g}).\n\n")
+               f"{number(ov['avg_response_s'], 2, ' s')} (needs < {th['avg_response_s']:g} s), "
+               f"quality {number(ov['quality_mean'], 2)} (needs > {th['quality']:g}).\n\n")
     s = doc["settings"]
     out.append(f"Server {code(doc['host'])} (Ollama {text(doc.get('server_version'))}), "
                f"{text(doc['generated_at'])}. {s['requests']} measured request(s) per model "
@@ -52,11 +53,11 @@ def render(doc: dict[str, Any]) -> str:
         out.append("## Chat and completion models\n\n")
         rows = [[code(m["name"]),
                  f"{m['successes']}/{m['requests']} ({_pct(m['success_rate'])})",
-                 _n(m["latency_ms"]["mean"]), _n(m["latency_ms"]["p50"]),
-                 _n(m["latency_ms"]["p95"]), _n(m["latency_ms"]["max"]),
-                 _n(m["ttft_ms"]["p50"]), _n(m["decode_tokens_per_s"]["mean"], 1),
-                 _n(m["prefill_tokens_per_s"]["mean"]), _n(m["load_ms"]),
-                 f"{_n(m['quality']['mean'], 2)} / {_n(m['quality']['min'], 2)}",
+                 number(m["latency_ms"]["mean"]), number(m["latency_ms"]["p50"]),
+                 number(m["latency_ms"]["p95"]), number(m["latency_ms"]["max"]),
+                 number(m["ttft_ms"]["p50"]), number(m["decode_tokens_per_s"]["mean"], 1),
+                 number(m["prefill_tokens_per_s"]["mean"]), number(m["load_ms"]),
+                 f"{number(m['quality']['mean'], 2)} / {number(m['quality']['min'], 2)}",
                  cell(m["processor"] or "—")] for m in chat]
         out.append(table(["Model", "Success", "Latency mean (client, ms)", "p50", "p95", "max",
                           "TTFT p50 (client, ms)", "Decode tok/s (server)",
@@ -76,8 +77,8 @@ def render(doc: dict[str, Any]) -> str:
                    "generate). Quality: dimension, unit norm, paraphrase closer than an "
                    "unrelated sentence.\n\n")
         rows = [[code(m["name"]), f"{m['successes']}/{m['requests']}",
-                 _n(m["latency_ms"]["mean"]), _n(m["latency_ms"]["p95"]), _n(m["load_ms"]),
-                 _n(m["quality"]["mean"], 2)] for m in emb]
+                 number(m["latency_ms"]["mean"]), number(m["latency_ms"]["p95"]), number(m["load_ms"]),
+                 number(m["quality"]["mean"], 2)] for m in emb]
         out.append(table(["Model", "Success", "Latency mean (client, ms)", "p95",
                           "Load (server, ms)", "Quality"], rows, raw=True))
         out.append("\n")
@@ -116,7 +117,7 @@ def render(doc: dict[str, Any]) -> str:
     if slow:
         out.append("## Slowest answers\n\n")
         out.append(table(["Model", "Latency (client, ms)", "Tokens", "Prompt", "Answer"],
-                         [[code(x["model"]), _n(x["latency_ms"]), _n(x["eval_count"]),
+                         [[code(x["model"]), number(x["latency_ms"]), number(x["eval_count"]),
                            cell(shorten(x["prompt"], 80)), cell(shorten(x["answer"], 120))]
                           for x in slow], raw=True))
         out.append("\n")
@@ -131,7 +132,7 @@ def render(doc: dict[str, Any]) -> str:
                                       for c in detail.get("checks", []) if c["score"] < 1)
             if detail.get("judge") is not None:
                 failed_checks += f"; judge {detail['judge']:.2f}: {detail['judge_reason']}"
-            rows.append([code(x["model"]), _n(x["quality"], 2), cell(shorten(x["prompt"], 70)),
+            rows.append([code(x["model"]), number(x["quality"], 2), cell(shorten(x["prompt"], 70)),
                          cell(shorten(x["answer"], 120)), cell(failed_checks or "all passed")])
         out.append(table(["Model", "Quality", "Prompt", "Answer", "Why"], rows, raw=True))
         out.append("\n")
@@ -148,9 +149,9 @@ def render(doc: dict[str, Any]) -> str:
             out.append(f"{code(m['name'])}: {text(note)}.\n\n")
             out.append(table(["In flight", "Throughput (req/s)", "Tokens/s (server)",
                               "Latency p50 (ms)", "p95", "TTFT p50 (ms)", "503s"],
-                             [[x["concurrency"], _n(x["throughput_rps"], 2),
-                               _n(x["tokens_per_s"], 1), _n(x["latency_ms"]["p50"]),
-                               _n(x["latency_ms"]["p95"]), _n(x["ttft_ms"]["p50"]),
+                             [[x["concurrency"], number(x["throughput_rps"], 2),
+                               number(x["tokens_per_s"], 1), number(x["latency_ms"]["p50"]),
+                               number(x["latency_ms"]["p95"]), number(x["ttft_ms"]["p50"]),
                                x["http_503"]] for x in m["sweep"]]))
             out.append("\n")
 
@@ -164,10 +165,10 @@ def render(doc: dict[str, Any]) -> str:
                 continue
             lat = b["latency_mean_ms"]
             q = b["quality_mean"]
-            rows.append([code(b["name"]), f"{_n(lat[0])} → {_n(lat[1])}",
+            rows.append([code(b["name"]), f"{number(lat[0])} → {number(lat[1])}",
                          "—" if b["latency_delta_pct"] is None
                          else f"{b['latency_delta_pct']:+.1f}%",
-                         f"{_n(q[0], 2)} → {_n(q[1], 2)}",
+                         f"{number(q[0], 2)} → {number(q[1], 2)}",
                          "⚠️ " + cell("; ".join(b["reasons"])) if b["regression"] else "ok"])
         out.append(table(["Model", "Latency mean (ms)", "Change", "Quality mean", "Regression"],
                          rows, raw=True))
