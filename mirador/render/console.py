@@ -91,7 +91,6 @@ def print_performance(settings: Settings, doc: dict[str, Any], files: dict[str, 
 
     from mirador.render.performance_report import number as n
 
-    f = n
     console = stderr_console()
     t = Table(title="Performance (warm figures)", show_edge=False)
     for col in ("Model", "Success", "Latency mean ms (client)", "TTFT p50 ms (client)",
@@ -113,8 +112,8 @@ def print_performance(settings: Settings, doc: dict[str, Any], files: dict[str, 
 
         for x in doc["samples"]:
             samples.add_row(x["model"], x["kind"], "yes" if x["warmup"] else "",
-                            f(x["latency_ms"]), f(x["ttft_ms"]), f(x["decode_tps"], 1),
-                            f(x["quality"], 2), x["error_kind"] or "")
+                            n(x["latency_ms"]), n(x["ttft_ms"]), n(x["decode_tps"], 1),
+                            n(x["quality"], 2), x["error_kind"] or "")
         console.print(samples)
     ov, v = doc["overall"], doc["verdict"]
     mark = "[green]PASS[/]" if v["passed"] else "[red]FAIL[/]"

@@ -77,8 +77,8 @@ def render(doc: dict[str, Any]) -> str:
                    "generate). Quality: dimension, unit norm, paraphrase closer than an "
                    "unrelated sentence.\n\n")
         rows = [[code(m["name"]), f"{m['successes']}/{m['requests']}",
-                 number(m["latency_ms"]["mean"]), number(m["latency_ms"]["p95"]), number(m["load_ms"]),
-                 number(m["quality"]["mean"], 2)] for m in emb]
+                 number(m["latency_ms"]["mean"]), number(m["latency_ms"]["p95"]),
+                 number(m["load_ms"]), number(m["quality"]["mean"], 2)] for m in emb]
         out.append(table(["Model", "Success", "Latency mean (client, ms)", "p95",
                           "Load (server, ms)", "Quality"], rows, raw=True))
         out.append("\n")
