@@ -157,7 +157,7 @@ def analyse(config: Config, fleet: Fleet, diagnosis=None) -> Plan:
     plan = Plan(target_base=display_name(config.migration.target_base),
                 base_from=display_name(config.migration.base_from),
                 offline=diagnosis is None)
-    statuses = {name_key(m.name): m for m in (diagnosis.models if diagnosis else [])}
+    statuses = diagnosis.by_key() if diagnosis else {}
     seen: set[str] = set()
     for entries in fleet.by_key().values():
         e = entries[0]

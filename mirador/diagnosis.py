@@ -14,7 +14,6 @@ those fields; without it only the fields the Modelfile sets are compared.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 import math
@@ -97,6 +96,11 @@ class Diagnosis:
     fleet_problems: list[str] = field(default_factory=list)
     ignored_files: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    # model key → the key of the fleet model it is built FROM, when both need a build
+    build_deps: dict[str, str] = field(default_factory=dict)
+
+    def by_key(self) -> dict[str, ModelStatus]:
+        return {name_key(m.name): m for m in self.models}
 
     def summary(self) -> dict[str, int]:
         counts = {s: 0 for s in STATUSES if s != "unknown" or not self.reachable}
@@ -357,7 +361,7 @@ def diagnose(config: Config, fleet: Fleet, client, *, max_workers: int = 16,
                 base.base_of.append(e.display)
     diag.models = sorted(statuses.values(),
                          key=lambda m: (not m.critical, m.priority or 0, m.name.lower()))
-    _plan_builds(diag, statuses, by_key, server)
+    _plan_builds(diag, statuses, by_key)
     diag.elapsed_s = time.perf_counter() - started
     return diag
 
@@ -389,11 +393,7 @@ def _classify_entry(e: FleetEntry, config: Config, server: dict[str, Any],
                      category=config.category(e.name),
                      modelfile=", ".join(_shown_path(f.path) for f in files),
                      error=e.error, error_line=e.error_line, warnings=list(e.warnings))
-    if e.error is None and e.path.is_file():
-        try:
-            st.modelfile_sha256 = hashlib.sha256(e.path.read_bytes()).hexdigest()
-        except OSError as exc:
-            st.error = f"cannot read: {exc.strerror or exc}"
+    st.modelfile_sha256 = e.sha256
     if st.error is not None or e.definition is None:
         st.status = "invalid"
         return st
@@ -429,15 +429,15 @@ def _classify_entry(e: FleetEntry, config: Config, server: dict[str, Any],
 
 
 def _plan_builds(diag: Diagnosis, statuses: dict[str, ModelStatus],
-                 by_key: dict[str, list[FleetEntry]], server: dict[str, Any]) -> None:
+                 by_key: dict[str, list[FleetEntry]]) -> None:
     """Bases to pull, then models in dependency order: critical first by priority."""
     buildable = {k for k, s in statuses.items() if s.status in ("needs_build", "drifted")}
     deps: dict[str, str] = {}
     for key in buildable:
-        entry = by_key[key][0]
-        defn = entry.definition
-        if defn and not defn.base_is_local and defn.base and name_key(defn.base) in buildable:
-            deps[key] = name_key(defn.base)
+        base = by_key[key][0].named_base
+        if base and name_key(base) in buildable:
+            deps[key] = name_key(base)
+    diag.build_deps = deps
     # a dependency is as urgent as the most urgent model that needs it
     rank = {k: (0, statuses[k].priority or 0, k) if statuses[k].critical else (1, 0, k)
             for k in buildable}
@@ -467,22 +467,14 @@ def _plan_builds(diag: Diagnosis, statuses: dict[str, ModelStatus],
     diag.build_order = pulls + [statuses[k].name for k in order]
 
 
-def build_scope(diag: Diagnosis, by_key_status: dict[str, ModelStatus] | None = None,
-                ) -> set[str]:
+def build_scope(diag: Diagnosis) -> set[str]:
     """Keys the build script builds without --all: critical targets and their fleet bases
     that also need a build."""
-    statuses = by_key_status or {name_key(m.name): m for m in diag.models}
     scope: set[str] = set()
     for m in diag.models:
         if m.critical and m.status in ("needs_build", "drifted"):
-            key = name_key(m.name)
-            while key in statuses and key not in scope:
+            key: str | None = name_key(m.name)
+            while key is not None and key not in scope:
                 scope.add(key)
-                base = statuses[key].base
-                if not base or statuses[key].base_kind != "fleet":
-                    break
-                key = name_key(base)
-                if statuses.get(key) is None or statuses[key].status not in (
-                        "needs_build", "drifted"):
-                    break
+                key = diag.build_deps.get(key)
     return scope

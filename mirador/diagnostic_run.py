@@ -26,19 +26,18 @@ class DiagnosticRun:
     files: dict[str, Path]
 
 
-def build_plan(diag: Diagnosis, fleet: Fleet, output_dir: Path,
+def build_plan(diag: Diagnosis, fleet: Fleet,
                ) -> tuple[list[shell.PullStep], list[shell.BuildStep]]:
-    statuses = {name_key(m.name): m for m in diag.models}
-    scope = build_scope(diag, statuses)
+    statuses = diag.by_key()
+    scope = build_scope(diag)
     entries = fleet.by_key()
     steps = []
     for name in diag.build_order[len(diag.pulls):]:
         key = name_key(name)
         st = statuses[key]
         entry = entries[key][0]
-        bases = (st.base,) if st.base_kind == "fleet" and st.base and name_key(
-            st.base) in statuses and statuses[name_key(st.base)].status in (
-            "needs_build", "drifted") else ()
+        dep = diag.build_deps.get(key)
+        bases = (statuses[dep].name,) if dep else ()
         steps.append(shell.BuildStep(
             name=st.name.removesuffix(":latest"), modelfile=entry.path,
             sha256=st.modelfile_sha256 or "", status=st.status,
@@ -57,7 +56,7 @@ def run_diagnostic(settings: Settings, *, progress=None) -> DiagnosticRun:
     with settings.client() as client:
         diag = diagnose(settings.config, fleet, client, progress=progress)
     out = settings.output_dir
-    pulls, steps = build_plan(diag, fleet, out)
+    pulls, steps = build_plan(diag, fleet)
     validate = [shell.ValidateStep(m.name.removesuffix(":latest"), m.kind)
                 for m in diag.critical()]
     build_path, validate_path = out / BUILD_SCRIPT, out / VALIDATE_SCRIPT

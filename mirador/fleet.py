@@ -9,6 +9,7 @@ compares names: `:latest` added, case ignored) are both reported, never merged.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ class FleetEntry:
     error: str | None = None
     error_line: int | None = None
     warnings: list[str] = field(default_factory=list)
+    sha256: str | None = None  # of the file's bytes, as read
 
     @property
     def key(self) -> str:
@@ -129,6 +131,7 @@ def load_entry(path: Path, name: str, layout: str) -> FleetEntry:
     except OSError as exc:
         entry.error = f"cannot read: {exc.strerror or exc}"
         return entry
+    entry.sha256 = hashlib.sha256(data).hexdigest()
     try:
         entry.commands = parse(data)
         entry.definition = definition(entry.commands, path.parent)

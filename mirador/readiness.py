@@ -187,7 +187,7 @@ def check_available(g: Gate) -> Check:
     if not g.reachable:
         return Check("critical_models_available", title, "fail", UNREACHABLE,
                      "start the server, then run the gate again")
-    statuses = {name_key(m.name): m for m in g.diagnosis.models}
+    statuses = g.diagnosis.by_key()
     bad = [(n, statuses.get(name_key(n))) for n in crit]
     bad = [(n, m) for n, m in bad if m is None or m.status != "available"]
     ok = len(crit) - len(bad)
@@ -215,7 +215,7 @@ def check_functional(g: Gate) -> Check:
     if not g.reachable:
         return Check("critical_models_functional", title, "fail", UNREACHABLE,
                      "start the server, then run the gate again")
-    statuses = {name_key(m.name): m for m in g.diagnosis.models}
+    statuses = g.diagnosis.by_key()
     runner = _runner(g, 1, 0)
     results, failed = [], []
     for name in g.critical:
