@@ -133,6 +133,25 @@ def resolve_host(flag_value: str | None = None, environ: dict[str, str] | None =
     return connectable_url(parse_ollama_host(raw))
 
 
+def version_tuple(version: str | None) -> tuple[int, int, int]:
+    """`0.32.15` → (0, 32, 15); pre-release suffixes and missing parts count as 0."""
+    nums = [int(n) for n in re.findall(r"\d+", (version or "").split("-")[0])[:3]]
+    nums += [0] * (3 - len(nums))
+    return nums[0], nums[1], nums[2]
+
+
+def processor_text(size: int, size_vram: int) -> str:
+    """`ollama ps`'s PROCESSOR column from /api/ps `size` and `size_vram` (cmd.go)."""
+    if size_vram == 0:
+        return "100% CPU"
+    if size_vram == size:
+        return "100% GPU"
+    if size_vram > size or size == 0:
+        return "Unknown"
+    cpu = round((size - size_vram) / size * 100)
+    return f"{cpu}%/{100 - cpu}% CPU/GPU"
+
+
 # ---------------------------------------------------------------------------------------
 # Streaming results with client-side timings
 
@@ -185,14 +204,13 @@ class OllamaClient:
     """A client for one Ollama server. Thread-safe: share it across a worker pool."""
 
     def __init__(self, host: str | None = None, timeout: float = DEFAULT_TIMEOUT, *,
-                 pool_size: int = 16, timeout_flag: str = "--timeout"):
+                 pool_size: int = 16):
         import requests  # imported here so `--help` stays fast
         from requests.adapters import HTTPAdapter
 
         self.base_url = resolve_host(host).rstrip("/")
         self.host = redact_url(self.base_url)
         self.timeout = timeout
-        self.timeout_flag = timeout_flag
         self._requests = requests
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
@@ -228,10 +246,8 @@ class OllamaClient:
         except req.exceptions.ConnectTimeout as exc:
             raise OllamaUnreachable(self.host, "connection timed out") from exc
         except req.exceptions.Timeout as exc:
-            raise OllamaTimeout(self.host, f"{method} {path}", limit, self.timeout_flag) from exc
-        except req.exceptions.ConnectionError as exc:
-            raise OllamaUnreachable(self.host, _reason(exc)) from exc
-        except req.exceptions.RequestException as exc:
+            raise OllamaTimeout(self.host, f"{method} {path}", limit) from exc
+        except req.exceptions.RequestException as exc:  # refused, reset, DNS, TLS …
             raise OllamaUnreachable(self.host, _reason(exc)) from exc
 
     def _raise_for(self, resp: Any, path: str, model: str = "") -> None:
@@ -291,13 +307,11 @@ class OllamaClient:
                     yield obj, now
             except self._requests.exceptions.ConnectionError as exc:
                 if "timed out" in str(exc).lower():
-                    raise OllamaTimeout(self.host, f"stream {path}", limit,
-                                        self.timeout_flag) from exc
+                    raise OllamaTimeout(self.host, f"stream {path}", limit) from exc
                 raise StreamError(f"connection broken: {_reason(exc)}", self.host, path,
                                   count) from exc
             except self._requests.exceptions.Timeout as exc:
-                raise OllamaTimeout(self.host, f"stream {path}", limit,
-                                    self.timeout_flag) from exc
+                raise OllamaTimeout(self.host, f"stream {path}", limit) from exc
         finally:
             resp.close()
 
@@ -390,8 +404,8 @@ class OllamaClient:
         return self._json("POST", "/api/generate", body, model=model)
 
     def unload(self, model: str) -> dict[str, Any]:
-        return self._json("POST", "/api/generate",
-                          {"model": model, "keep_alive": 0, "stream": False}, model=model)
+        """keep_alive 0 with no prompt: unload now (done_reason 'unload')."""
+        return self.load(model, keep_alive=0)
 
     def embed(self, model: str, inputs: str | list[str], *, timeout: float | None = None,
               **fields: Any) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from mirador.errors import (
     StreamError,
 )
 from mirador.names import name_key
+from mirador.ollama_client import processor_text
 
 SCHEMA = "mirador.performance/1"
 
@@ -133,18 +134,6 @@ def stats(values, keys=("mean", "p50", "p95", "max")) -> dict[str, float | None]
         else:
             out[key] = round(percentile(vs, float(key[1:])) or 0.0, 3)
     return out
-
-
-def processor_text(size: int, size_vram: int) -> str:
-    """`ollama ps` PROCESSOR column (cmd.go ListRunningHandler)."""
-    if size_vram == 0:
-        return "100% CPU"
-    if size_vram == size:
-        return "100% GPU"
-    if size_vram > size or size == 0:
-        return "Unknown"
-    cpu = round((size - size_vram) / size * 100)
-    return f"{cpu}%/{100 - cpu}% CPU/GPU"
 
 
 # ---------------------------------------------------------------------------------------

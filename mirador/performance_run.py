@@ -56,7 +56,7 @@ def run_performance(settings: Settings, run: RunSettings, *, models: tuple[str, 
                     progress=None, on_total=None) -> PerformanceRun:
     queries = probes.load_queries(queries_file)
     baseline = load_results(baseline_file) if baseline_file else None
-    with settings.client(timeout_flag="--timeout") as client:
+    with settings.client() as client:
         server_version = client.version()  # unreachable → OllamaUnreachable (exit 3)
         names = select_models(settings, client, models=models, critical=critical,
                               all_models=all_models)

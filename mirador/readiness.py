@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import time
@@ -25,6 +24,7 @@ from mirador.errors import ConfigError, MiradorError, OllamaUnreachable
 from mirador.fleet import Fleet, load_fleet
 from mirador.modelfile import ModelfileError, check_create, parse
 from mirador.names import display_name, name_key
+from mirador.ollama_client import processor_text, version_tuple
 
 CRITICAL = ("ollama_service", "critical_models_available", "critical_models_functional",
             "success_rate", "avg_response_time", "quality_score", "backup_scripts",
@@ -76,11 +76,6 @@ class Readiness:
                 "generated_at": self.generated_at, "host": self.host,
                 "reachable": self.reachable, "server_version": self.server_version,
                 "checks": [c.to_dict() for c in self.checks], "actions": self.actions()}
-
-
-def version_tuple(v: str | None) -> tuple[int, ...]:
-    nums = re.findall(r"\d+", (v or "").split("-")[0])[:3]
-    return tuple(int(n) for n in nums) + (0,) * (3 - len(nums))
 
 
 @dataclass
@@ -441,8 +436,6 @@ def check_memory(g: Gate) -> Check:
 
 
 def check_gpu(g: Gate) -> Check:
-    from mirador.performance import processor_text
-
     title = "GPU: critical models run fully on the GPU"
     try:
         info = system.gpus()

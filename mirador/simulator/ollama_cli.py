@@ -160,17 +160,11 @@ def cmd_list(args: list[str]) -> int:
 
 def cmd_ps(args: list[str]) -> int:
     rows = [["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"]]
+    from mirador.ollama_client import processor_text
+
     for m in _client().ps():
-        size, vram = m.get("size", 0), m.get("size_vram", 0)
-        if vram == 0:
-            proc = "100% CPU"
-        elif vram == size:
-            proc = "100% GPU"
-        elif vram > size or size == 0:
-            proc = "Unknown"
-        else:
-            cpu = round((size - vram) / size * 100)
-            proc = f"{cpu}%/{100 - cpu}% CPU/GPU"
+        size = m.get("size", 0)
+        proc = processor_text(size, m.get("size_vram", 0))
         rows.append([m["name"], m["digest"][:12], _human_size(size), proc,
                      str(m.get("context_length", "")), m.get("expires_at", "")[:19]])
     _columns(rows)

@@ -28,17 +28,13 @@ from urllib.parse import unquote
 
 from mirador.modelfile import PARAMETER_TYPES, ModelfileError, check_create, parse
 from mirador.names import is_valid_name, parse_name
+from mirador.ollama_client import version_tuple
 from mirador.simulator import engine
 from mirador.simulator.gofmt import FOREVER_NS, DurationError, keep_alive_ns, rfc3339
 from mirador.simulator.scenario import Scenario
 from mirador.simulator.store import ModelStore, SimModel, StoreError
 
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
-
-
-def version_tuple(v: str) -> tuple[int, ...]:
-    nums = re.findall(r"\d+", v.split("-")[0])[:3]
-    return tuple(int(n) for n in nums) + (0,) * (3 - len(nums))
 
 
 class HTTPError(Exception):
