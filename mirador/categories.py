@@ -38,5 +38,14 @@ def infer_category(name: str, system: str | None = None) -> tuple[str | None, st
     return None, "no rule matched"
 
 
+def category_with_rule(config, name: str, system: str | None = None,
+                       ) -> tuple[str | None, str]:
+    """mirador.yaml first, then the rules; with the reason, for reports."""
+    configured = config.category(name)
+    if configured:
+        return configured, "mirador.yaml"
+    return infer_category(name, system)
+
+
 def category_for(config, name: str, system: str | None = None) -> str | None:
-    return config.category(name) or infer_category(name, system)[0]
+    return category_with_rule(config, name, system)[0]

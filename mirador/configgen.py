@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mirador.categories import infer_category
+from mirador.categories import category_with_rule
 from mirador.config import Config
 from mirador.errors import ConfigError
 from mirador.fleet import Fleet, FleetEntry
@@ -172,7 +172,7 @@ def analyse(config: Config, fleet: Fleet, diagnosis=None) -> Plan:
         if key in seen or st.status not in ("ollama_only",) or st.base_of:
             continue
         stem, version = family_of(st.name)
-        category, rule = _category(config, st.name, None)
+        category, rule = category_with_rule(config, st.name, None)
         plan.models.append(FleetModel(
             name=st.name, stem=stem, version=version, has_modelfile=False, on_server=True,
             status=st.status, critical=st.critical, category=category, category_rule=rule,
@@ -183,18 +183,11 @@ def analyse(config: Config, fleet: Fleet, diagnosis=None) -> Plan:
     return plan
 
 
-def _category(config: Config, name: str, system: str | None) -> tuple[str | None, str]:
-    configured = config.category(name)
-    if configured:
-        return configured, "mirador.yaml"
-    return infer_category(name, system)
-
-
 def _model_from_entry(config: Config, e: FleetEntry, st) -> FleetModel:
     stem, version = family_of(e.name)
     d = e.definition
     assert d is not None  # callers pass valid entries only
-    category, rule = _category(config, e.name, d.system)
+    category, rule = category_with_rule(config, e.name, d.system)
     kind = "embedding" if (category in EMBEDDING_CATEGORIES or (st and st.kind == "embedding")
                            ) else "chat"
     return FleetModel(
@@ -230,6 +223,7 @@ def _consolidate(config: Config, plan: Plan) -> None:
             retire[name_key(m.name)] = {"name": m.name, "replaced_by": keep.name,
                                         "reason": reason}
 
+    family_size = {stem: len(members) for stem, members in plan.families().items()}
     kept = [m for m in plan.models if name_key(m.name) not in retire]
     groups: dict[str, list[FleetModel]] = {}
     for m in kept:
@@ -238,8 +232,8 @@ def _consolidate(config: Config, plan: Plan) -> None:
     for members in groups.values():
         if len(members) < 2:
             continue
-        winner = sorted(members, key=lambda m: (not m.critical, -len(
-            plan.families().get(m.stem.lower(), [])), m.name))[0]
+        winner = sorted(members, key=lambda m: (not m.critical, -family_size[m.stem.lower()],
+                                                m.name))[0]
         losers = [m for m in members if m is not winner]
         plan.duplicates.append({"kind": "exact", "models": [m.name for m in members],
                                 "kept": winner.name, "similarity": 1.0})
@@ -273,6 +267,7 @@ def _consolidate(config: Config, plan: Plan) -> None:
 
 
 def _check_chains(config: Config, plan: Plan) -> None:
+    kept = {name_key(k) for k in plan.kept}
     for chain, steps in config.chains.items():
         rows, ok = [], True
         for step in steps:
@@ -281,7 +276,7 @@ def _check_chains(config: Config, plan: Plan) -> None:
                 rows.append({"model": display_name(step), "status": "unknown",
                              "resolves_to": None})
                 ok = False
-            elif name_key(m.name) in {name_key(k) for k in plan.kept}:
+            elif name_key(m.name) in kept:
                 rows.append({"model": m.name, "status": "kept", "resolves_to": m.name})
             else:
                 rows.append({"model": m.name, "status": "retired",

@@ -208,7 +208,6 @@ class Runner:
     def chat(self, model: str, query: probes.Query, prompt: str, *, kind: str = "chat",
              warmup: bool = False, cold: bool = False, concurrency: int = 1,
              images: list[str] | None = None, tools: list[dict] | None = None,
-             checks: tuple[dict[str, Any], ...] | None = None,
              tool: dict[str, Any] | None = None) -> Sample:
         sample = Sample(model=model, kind=kind, query_id=query.id, prompt=prompt,
                         warmup=warmup, cold=cold, concurrency=concurrency)
@@ -230,8 +229,7 @@ class Runner:
             if not result.tool_calls and not result.text.strip():
                 sample.error_kind = "empty_answer"
         else:
-            q = scoring.score_answer(result.text, list(checks if checks is not None
-                                                        else query.checks))
+            q = scoring.score_answer(result.text, list(query.checks))
             if not result.text.strip():
                 sample.error_kind = "empty_answer"
         if sample.error_kind is None and sample.done_reason == "length":
@@ -256,7 +254,7 @@ class Runner:
         return scoring.parse_judge(reply.text)
 
     def embed(self, model: str, item: dict[str, str], *, warmup: bool = False,
-              cold: bool = False, expected_dim: int | None = None) -> Sample:
+              cold: bool = False) -> Sample:
         texts = [item["text"], item["paraphrase"], item["unrelated"]]
         sample = Sample(model=model, kind="embedding", query_id=item.get("id", "embedding"),
                         prompt=item["text"], warmup=warmup, cold=cold)
@@ -276,7 +274,7 @@ class Runner:
             sample.error_kind = "empty_answer"
             sample.error = f"{len(vectors)} vectors for 3 inputs"
             return sample
-        q = scoring.score_embeddings(vectors, expected_dim)
+        q = scoring.score_embeddings(vectors)
         sample.quality, sample.quality_detail = q.score, q.to_dict()
         sample.answer = f"{len(vectors[0])}-dimensional vectors"
         sample.ok = True
@@ -309,7 +307,7 @@ class Runner:
             except OllamaError as exc:
                 res.error = f"could not unload for a cold start: {exc}"
         if res.kind == "embedding":
-            self._measure_embedding(res, info, loaded)
+            self._measure_embedding(res, loaded)
         else:
             self._measure_chat(res, loaded)
         for m in self.client.ps():
@@ -380,7 +378,7 @@ class Runner:
                 break
             res.sweep.append(self.sweep_level(res.name, qs, level))
 
-    def _measure_embedding(self, res: ModelResult, info: dict[str, Any], loaded: bool) -> None:
+    def _measure_embedding(self, res: ModelResult, loaded: bool) -> None:
         s = self.settings
         items = self.queries.embedding or [{"id": "embedding", "text": "hello world",
                                             "paraphrase": "hello, world",
