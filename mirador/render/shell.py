@@ -143,6 +143,36 @@ summary() {
 }
 '''
 
+# Build and migrate scripts remember what they finished, so a second run skips it.
+STATE_HELPERS = r'''
+# Was this exact file (sha256) already made into the model NAME that is on the server now?
+# The state file has one line per finished model: sha256, name, ID. Pass the ID if known.
+state_has() {
+  local sha="$1" name="$2" id="${3-}" s n i
+  [ $# -ge 3 ] || id="$(current_id "$name")"
+  [ -n "$id" ] && [ -f "$STATE_FILE" ] || return 1
+  while IFS=$'\t' read -r s n i; do
+    if [ "$s" = "$sha" ] && [ "${n,,}" = "${name,,}" ] && [ "$i" = "$id" ]; then return 0; fi
+  done < "$STATE_FILE"
+  return 1
+}
+
+state_record() {  # SHA NAME: NAME, as it is now on the server, was made from SHA
+  local id
+  [ "$DRY_RUN" != 1 ] || return 0
+  id="$(current_id "$2")"
+  if [ -n "$id" ]; then printf '%s\t%s\t%s\n' "$1" "$2" "$id" >> "$STATE_FILE"; fi
+}
+'''
+
+BACKUP_NAME = r'''
+backup_name_for() {  # NAME → NAME-backup-STAMP:TAG
+  local name="$1" model tag=latest
+  model="${name%:*}"; case "$name" in *:*) tag="${name##*:}" ;; esac
+  printf '%s-backup-%s:%s' "$model" "$STAMP" "$tag"
+}
+'''
+
 OPTIONS = r'''while [ $# -gt 0 ]; do
   case "$1" in
     --all) ALL=1 ;;
@@ -203,20 +233,10 @@ Each built model must answer a probe. Running it twice does nothing the second t
     out = [_header("Build the models the diagnosis found missing or drifted.",
                    "mirador_model_diagnostic.py", host,
                    f"{len(steps)} model(s) in build order, {len(pulls)} base(s) to pull.",
-                   usage), PRELUDE, OPTIONS]
+                   usage), PRELUDE, OPTIONS, STATE_HELPERS, BACKUP_NAME]
     out.append(f'STATE_FILE="${{MIRADOR_STATE_FILE:-$SCRIPT_DIR/{state_file}}}"\n')
     out.append(r'''
 in_scope() { [ "$1" = critical ] || [ "$ALL" = 1 ]; }
-
-# Was this exact Modelfile already built into the model that is on the server now?
-already_built() {
-  local sha="$1" name="$2" id="$3" s n i
-  [ -n "$id" ] && [ -f "$STATE_FILE" ] || return 1
-  while IFS=$'\t' read -r s n i; do
-    if [ "$s" = "$sha" ] && [ "${n,,}" = "${name,,}" ] && [ "$i" = "$id" ]; then return 0; fi
-  done < "$STATE_FILE"
-  return 1
-}
 
 pull_base() {
   local name="$1" scope="$2"
@@ -242,13 +262,12 @@ build_model() {
     fi
   fi
   local id; id="$(current_id "$name")"
-  if already_built "$sha" "$name" "$id"; then
+  if state_has "$sha" "$name" "$id"; then
     SKIPPED+=("$name (already built from this Modelfile)"); return 0
   fi
   if [ "$status" = drifted ] && [ -n "$id" ]; then
-    local model="${name%:*}" tag="latest"
-    case "$name" in *:*) tag="${name##*:}" ;; esac
-    local backup="$model-backup-$STAMP:$tag"
+    local backup
+    backup="$(backup_name_for "$name")"
     if ! run "$OLLAMA" cp "$name" "$backup"; then fail "$name" "backup copy failed"; return 0; fi
     NOTES+=("roll back $name with: $OLLAMA cp $backup $name")
   fi
@@ -258,8 +277,7 @@ build_model() {
   if ! probe_model "$name" "$kind" "$body"; then
     fail "$name" "built, but it does not answer: ${PROBE_ERROR:0:300}"; return 0
   fi
-  id="$(current_id "$name")"
-  if [ -n "$id" ]; then printf '%s\t%s\t%s\n' "$sha" "$name" "$id" >> "$STATE_FILE"; fi
+  state_record "$sha" "$name"
   DONE+=("$name ($status, answers)")
 }
 
@@ -319,14 +337,8 @@ validate() {
 # ---------------------------------------------------------------------------------------
 # Migration scripts (config_generator.py)
 
-BACKUP_HELPERS = r'''
+BACKUP_HELPERS = BACKUP_NAME + r'''
 BACKUPS="${MIRADOR_BACKUP_DIR:-$SCRIPT_DIR/backups}"
-
-backup_name_for() {  # NAME → NAME-backup-STAMP:TAG
-  local name="$1" model tag=latest
-  model="${name%:*}"; case "$name" in *:*) tag="${name##*:}" ;; esac
-  printf '%s-backup-%s:%s' "$model" "$STAMP" "$tag"
-}
 
 # Look NAME up in a manifest: sets M_BACKUP and M_ID ("-" when it did not exist).
 manifest_entry() {
@@ -428,7 +440,7 @@ Running it again skips what is already migrated.
                               '    --from) shift; FROM="${1:?--from needs a model name}" ;;\n')
     out = [_header("Migrate the fleet to one base model, safely.", "config_generator.py",
                    host, f"Target base {target_base}; {len(steps)} model(s).", usage),
-           PRELUDE, "FROM=\n", options, BACKUP_HELPERS]
+           PRELUDE, "FROM=\n", options, STATE_HELPERS, BACKUP_HELPERS]
     out.append(r'''
 STATE_FILE="${MIRADOR_STATE_FILE:-$SCRIPT_DIR/.mirador_migrate_state}"
 LATEST=""
@@ -436,18 +448,6 @@ if [ -f "$BACKUPS/latest" ]; then read -r LATEST < "$BACKUPS/latest" || true; fi
 MANIFEST="$BACKUPS/${LATEST:-$STAMP}/manifest.tsv"
 STARTED=0
 [ -n "$FROM" ] || STARTED=1
-
-migrated_already() {
-  local sha="$1" name="$2" id s n i
-  id="$(current_id "$name")"
-  [ -n "$id" ] && [ -f "$STATE_FILE" ] || return 1
-  while IFS=$'\t' read -r s n i; do
-    if [ "$s" = "$sha" ] && [ "${n,,}" = "${name,,}" ] && [ "$i" = "$id" ]; then return 0; fi
-  done < "$STATE_FILE"
-  return 1
-}
-
-record() { [ "$DRY_RUN" = 1 ] || printf '%s\t%s\t%s\n' "$1" "$2" "$(current_id "$2")" >> "$STATE_FILE"; }
 
 # Put NAME back as it was before the migration touched it, then stop.
 restore_and_stop() {
@@ -470,7 +470,7 @@ restore_and_stop() {
 
 ensure_base() {
   local name="$1" file="$2" sha="$3" from="$4"
-  if migrated_already "$sha" "$name"; then SKIPPED+=("$name (base already built)"); return 0; fi
+  if state_has "$sha" "$name"; then SKIPPED+=("$name (base already built)"); return 0; fi
   if [ -z "$(current_id "$from")" ]; then
     run "$OLLAMA" pull "$from" || { FAILED+=("$from: pull failed"); summary; exit 1; }
   fi
@@ -479,7 +479,7 @@ ensure_base() {
     PROBE_ERROR=""
     if ! probe_model "$name" chat ""; then FAILED+=("$name: the target base does not answer: ${PROBE_ERROR:0:200}"); summary; exit 1; fi
   fi
-  record "$sha" "$name"; DONE+=("$name (target base)")
+  state_record "$sha" "$name"; DONE+=("$name (target base)")
 }
 
 migrate() {
@@ -488,7 +488,7 @@ migrate() {
     if [ "${name,,}" = "${FROM,,}" ] || [ "${name,,}" = "${FROM,,}:latest" ]; then STARTED=1; else SKIPPED+=("$name (before --from)"); return 0; fi
   fi
   [ "$scope" = critical ] || [ "$ALL" = 1 ] || return 0
-  if migrated_already "$sha" "$name"; then SKIPPED+=("$name (already migrated)"); return 0; fi
+  if state_has "$sha" "$name"; then SKIPPED+=("$name (already migrated)"); return 0; fi
   if [ ! -f "$file" ]; then restore_and_stop "$name" "optimized Modelfile not found: $file"; fi
   if ! manifest_entry "$MANIFEST" "$name" || { [ "$M_BACKUP" != "-" ] && [ -z "$(current_id "$M_BACKUP")" ]; }; then
     if [ "$DRY_RUN" != 1 ]; then
@@ -501,7 +501,7 @@ migrate() {
   if [ "$DRY_RUN" = 1 ]; then DONE+=("$name (dry run)"); return 0; fi
   PROBE_ERROR=""
   probe_model "$name" "$kind" "$body" || restore_and_stop "$name" "built, but it does not answer: ${PROBE_ERROR:0:200}"
-  record "$sha" "$name"
+  state_record "$sha" "$name"
   DONE+=("$name (migrated, answers)")
 }
 
