@@ -81,36 +81,34 @@ def cmd_create(args: list[str]) -> int:
     for warning in check.warnings:
         print(warning)
     client = _client()
-    request = check.request_fields()
-    files: dict[str, str] = {}
-    for value in check.froms:
+
+    def upload(value: str, *, must_exist: bool) -> dict[str, str] | None:
+        """Push a local FROM/ADAPTER's files as blobs: {name: digest}; None for a model."""
         try:
-            src = resolve_source(value, folder)
+            src = resolve_source(value, folder, must_exist=must_exist)
         except ModelfileError as exc:
             raise CLIError(str(exc)) from None
         if src.kind == "model":
-            request["from"] = value
-            continue
-        for (rel, digest), file in zip(src.digests().items(), src.files, strict=True):
+            return None
+        digests = src.digests()
+        for (_, digest), file in zip(digests.items(), src.files, strict=True):
             client.push_blob(digest, file)
-            files[rel] = digest
+        return digests
+
+    request = check.request_fields()
+    files: dict[str, str] = {}
+    for value in check.froms:
+        uploaded = upload(value, must_exist=False)
+        if uploaded is None:
+            request["from_"] = value
+        else:
+            files.update(uploaded)
     if files:
         request["files"] = files
-    adapters: dict[str, str] = {}
     for value in check.adapters[-1:]:
-        try:
-            src = resolve_source(value, folder, must_exist=True)
-        except ModelfileError as exc:
-            raise CLIError(str(exc)) from None
-        for (rel, digest), file in zip(src.digests().items(), src.files, strict=True):
-            client.push_blob(digest, file)
-            adapters[rel] = digest
-    if adapters:
-        request["adapters"] = adapters
-    if not request.get("from") and not files:
+        request["adapters"] = upload(value, must_exist=True)
+    if "from_" not in request and not files:
         raise CLIError("no Modelfile or safetensors files found")
-    if "from" in request:
-        request["from_"] = request.pop("from")
     client.create(name, on_progress=lambda p: print(p.get("status", ""), file=sys.stderr),
                   **request)
     return 0

@@ -13,6 +13,7 @@ Test hooks live under `/__simulator/` (a real server answers 404 there): `GET st
 from __future__ import annotations
 
 import collections
+import contextlib
 import ipaddress
 import json
 import random
@@ -663,6 +664,21 @@ class Handler(BaseHTTPRequestHandler):
             st.loaded[key] = lm
         return lm
 
+    @contextlib.contextmanager
+    def _scheduled(self, model: SimModel, behaviour: dict[str, Any], num_ctx: int,
+                   keep_ns: int):
+        """One request's hold on the server, as Ollama's scheduler gives it: a parallel slot
+        and the loaded model; yields (loaded model, seconds spent waiting and loading)."""
+        slot = self._acquire(model, behaviour)
+        try:
+            lm, load_s = self._ensure_loaded(model, behaviour, num_ctx)
+            try:
+                yield lm, load_s
+            finally:
+                self._finish_loaded(lm, keep_ns)
+        finally:
+            self._release(model, slot)
+
     def _finish_loaded(self, lm: Loaded, keep_ns: int) -> None:
         st = self.state
         with st.lock:
@@ -757,21 +773,14 @@ class Handler(BaseHTTPRequestHandler):
         num_ctx = min(num_ctx, model.context_length)
 
         n = self._maybe_fault(model, behaviour)
-        slot = self._acquire(model, behaviour)
-        try:
-            lm, load_s = self._ensure_loaded(model, behaviour, num_ctx)
-            try:
-                if load_only:
-                    self._load_reply(endpoint, name, stream, keep_ns)
-                    return
-                plan = self._plan(model, behaviour, endpoint, body, system or "", prompt_text,
-                                  last_user, params, n, lm)
-                self._stream_answer(endpoint, name, stream, plan, behaviour, received, load_s,
-                                    fmt)
-            finally:
-                self._finish_loaded(lm, keep_ns)
-        finally:
-            self._release(model, slot)
+        with self._scheduled(model, behaviour, num_ctx, keep_ns) as (lm, load_s):
+            if load_only:
+                self._load_reply(endpoint, name, stream, keep_ns)
+                return
+            plan = self._plan(model, behaviour, endpoint, body, system or "", prompt_text,
+                              last_user, params, n, lm)
+            self._stream_answer(endpoint, name, stream, plan, behaviour, received, load_s,
+                                fmt)
 
     def _load_reply(self, endpoint: str, name: str, stream: bool, keep_ns: int) -> None:
         reply: dict[str, Any] = {"model": name, "created_at": rfc3339(local=False)}
@@ -950,29 +959,21 @@ class Handler(BaseHTTPRequestHandler):
         if body.get("truncate") is False and any(
                 engine.count_tokens(t) > model.context_length for t in inputs):
             raise HTTPError(400, "the input length exceeds the context length")
-        n = self._maybe_fault(model, behaviour)
-        del n
-        slot = self._acquire(model, behaviour)
-        try:
-            lm, load_s = self._ensure_loaded(model, behaviour, model.context_length)
-            try:
-                count = sum(engine.count_tokens(t) for t in inputs)
-                time.sleep(count / float(behaviour["prefill_tps"]))
-                dim = int(behaviour.get("embedding_dim") or model.embedding_length)
-                want = body.get("dimensions")
-                vectors = [engine.embedding(t, dim) for t in inputs]
-                if isinstance(want, int) and 0 < want < dim:
-                    vectors = [_renorm(v[:want]) for v in vectors]
-                reply = {"model": name, "embeddings": vectors,
-                         "total_duration": int((time.perf_counter() - received) * 1e9),
-                         "load_duration": int(load_s * 1e9)}
-                if count:
-                    reply["prompt_eval_count"] = count
-                self._json(200, reply)
-            finally:
-                self._finish_loaded(lm, keep_ns)
-        finally:
-            self._release(model, slot)
+        self._maybe_fault(model, behaviour)
+        with self._scheduled(model, behaviour, model.context_length, keep_ns) as (_, load_s):
+            count = sum(engine.count_tokens(t) for t in inputs)
+            time.sleep(count / float(behaviour["prefill_tps"]))
+            dim = int(behaviour.get("embedding_dim") or model.embedding_length)
+            want = body.get("dimensions")
+            vectors = [engine.embedding(t, dim) for t in inputs]
+            if isinstance(want, int) and 0 < want < dim:
+                vectors = [_renorm(v[:want]) for v in vectors]
+            reply = {"model": name, "embeddings": vectors,
+                     "total_duration": int((time.perf_counter() - received) * 1e9),
+                     "load_duration": int(load_s * 1e9)}
+            if count:
+                reply["prompt_eval_count"] = count
+            self._json(200, reply)
 
     def h_api_embeddings(self, method: str) -> None:
         st = self.state
@@ -983,19 +984,12 @@ class Handler(BaseHTTPRequestHandler):
         prompt = body.get("prompt") or ""
         behaviour = st.behaviour(model)
         keep_ns = self._keep_alive(body)
-        slot = self._acquire(model, behaviour)
-        try:
-            lm, _ = self._ensure_loaded(model, behaviour, model.context_length)
-            try:
-                if "embedding" not in model.capabilities and prompt:
-                    raise HTTPError(500, "this model does not support embeddings")
-                dim = int(behaviour.get("embedding_dim") or model.embedding_length)
-                vector = engine.embedding(prompt, dim, normalise=False) if prompt else []
-                self._json(200, {"embedding": vector})
-            finally:
-                self._finish_loaded(lm, keep_ns)
-        finally:
-            self._release(model, slot)
+        with self._scheduled(model, behaviour, model.context_length, keep_ns):
+            if "embedding" not in model.capabilities and prompt:
+                raise HTTPError(500, "this model does not support embeddings")
+            dim = int(behaviour.get("embedding_dim") or model.embedding_length)
+            vector = engine.embedding(prompt, dim, normalise=False) if prompt else []
+            self._json(200, {"embedding": vector})
 
 
 def _renorm(v: list[float]) -> list[float]:
