@@ -379,20 +379,26 @@ class OllamaClient:
     def _inference(self, path: str, body: dict[str, Any], model: str, stream: bool,
                    timeout: float | None) -> StreamResult:
         result = StreamResult()
+        # NOTE: pieces are joined once at the end; `attr += piece` per chunk would copy the
+        # whole answer on every chunk (CPython's in-place append only helps local names)
+        text: list[str] = []
+        thinking: list[str] = []
         result.timings.sent = time.perf_counter()
         if not stream:
             obj = self._json("POST", path, body, model=model, timeout=timeout)
             result.timings.first_byte = result.timings.done = time.perf_counter()
-            _accumulate(result, obj, result.timings.done)
+            _accumulate(result, obj, result.timings.done, text, thinking)
             result.final = obj
+            result.text, result.thinking = "".join(text), "".join(thinking)
             return result
         for obj, at in self._stream(path, body, model=model, timeout=timeout):
             if result.timings.first_byte is None:
                 result.timings.first_byte = at
-            _accumulate(result, obj, at)
+            _accumulate(result, obj, at, text, thinking)
             if obj.get("done"):
                 result.final = obj
                 result.timings.done = at
+        result.text, result.thinking = "".join(text), "".join(thinking)
         if not result.final:
             raise StreamError("stream ended without a final done:true object", self.host,
                               path, result.chunks)
@@ -489,14 +495,15 @@ class OllamaClient:
             resp.close()
 
 
-def _accumulate(result: StreamResult, obj: dict[str, Any], at: float) -> None:
+def _accumulate(result: StreamResult, obj: dict[str, Any], at: float, texts: list[str],
+                thinkings: list[str]) -> None:
     result.chunks += 1
     result.timings.chunk_times.append(at)
     text, thinking, calls = _piece(obj)
     if (text or thinking) and result.timings.first_token is None:
         result.timings.first_token = at
-    result.text += text
-    result.thinking += thinking
+    texts.append(text)
+    thinkings.append(thinking)
     result.tool_calls.extend(calls)
 
 
