@@ -15,7 +15,7 @@ import json
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from mirador.names import parse_name
@@ -356,7 +356,3 @@ class ModelStore:
 def _keep_case(old: str, new: str) -> str:
     # Ollama maps a case-insensitive match onto the existing manifest's spelling
     return old if old.lower() == new.lower() else new
-
-
-def as_dict(model: SimModel) -> dict[str, Any]:
-    return asdict(model)
