@@ -48,7 +48,7 @@ def _levels(_ctx, _param, value: str | None) -> tuple[int, ...]:
               help="Flag a regression when mean latency grew by more than this.")
 @click.option("--regression-quality", type=float, default=0.05, show_default=True,
               help="Flag a regression when mean quality fell by more than this.")
-@common_options
+@common_options(timeout=120.0)  # a first load can take minutes; 30 s is for metadata
 @error_shell
 def main(models, critical, all_models, requests, warmup, concurrency, sweep, keep_alive,
          seed, cold, queries_file, judge_model, judge_weight, baseline_file,
@@ -75,8 +75,6 @@ def main(models, critical, all_models, requests, warmup, concurrency, sweep, kee
     from mirador.performance_run import run_performance
     from mirador.render.console import print_performance, progress_bar
 
-    if options["timeout"] == 30.0:
-        options["timeout"] = 120.0  # a first load can take minutes; 30 s is for metadata
     settings = resolve_settings(**options)
     run = RunSettings(requests=requests, warmup=warmup, concurrency=concurrency,
                       timeout=settings.timeout, keep_alive=keep_alive, seed=seed, cold=cold,

@@ -40,8 +40,14 @@ class Settings:
         return OllamaClient(self.host, timeout=self.timeout, **kwargs)
 
 
-def common_options(f: Callable) -> Callable:
-    """The options every script takes (design.md, "Common options")."""
+def common_options(f: Callable | None = None, *, timeout: float = 30.0) -> Callable:
+    """The options every script takes (design.md, "Common options").
+
+    `@common_options` or `@common_options(timeout=120.0)` for a script whose requests wait
+    for model loads and answers rather than metadata.
+    """
+    if f is None:
+        return functools.partial(common_options, timeout=timeout)
     decorators = [
         click.option("--host", metavar="URL", default=None,
                      help="Ollama server. Default: OLLAMA_HOST, else http://127.0.0.1:11434."),
@@ -52,7 +58,7 @@ def common_options(f: Callable) -> Callable:
         click.option("--output-dir", metavar="DIR", default=None,
                      help="Where outputs go (default from mirador.yaml: diagnostic_output)."),
         click.option("--timeout", metavar="SECONDS", type=click.FloatRange(min=0.1),
-                     default=30.0, show_default=True, help="Per-request HTTP timeout."),
+                     default=timeout, show_default=True, help="Per-request HTTP timeout."),
         click.option("--json", "json_output", is_flag=True,
                      help="Print the JSON result on stdout and nothing else there."),
         click.option("-v", "--verbose", is_flag=True, help="More detail on stderr."),
